@@ -1,0 +1,31 @@
+# shellcheck shell=bash
+# Sourced by the other scripts: makes sure the Python venv that provides libtorch 2.13.0
+# (for tch 0.26) and cmake (for chemfiles' build-from-sources) exists, then exports the
+# variables cargo needs. Safe to source repeatedly: a complete venv is never rebuilt.
+#
+# The venv lives outside the checkout so that every clone on this machine shares the
+# ~2.5 GB download. Override its place with BOLTZGEN_VENV.
+
+BOLTZGEN_TORCH_VERSION=2.13.0
+# chemfiles 0.10 declares cmake_minimum_required < 3.5, which CMake 4 refuses.
+BOLTZGEN_CMAKE_SPEC="cmake>=3.20,<4"
+BOLTZGEN_VENV="${BOLTZGEN_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/boltzgen/venv}"
+_boltzgen_marker="$BOLTZGEN_VENV/.boltzgen-ready-torch-$BOLTZGEN_TORCH_VERSION-cmake3"
+
+if [ ! -f "$_boltzgen_marker" ]; then
+    echo "boltzgen: setting up the Python venv at $BOLTZGEN_VENV (torch==$BOLTZGEN_TORCH_VERSION, cmake 3); this happens once" >&2
+    mkdir -p "$(dirname "$BOLTZGEN_VENV")"
+    if [ ! -x "$BOLTZGEN_VENV/bin/python" ]; then
+        python3 -m venv "$BOLTZGEN_VENV" || return 1 2>/dev/null || exit 1
+    fi
+    "$BOLTZGEN_VENV/bin/python" -m pip install --quiet "torch==$BOLTZGEN_TORCH_VERSION" "$BOLTZGEN_CMAKE_SPEC" numpy \
+        || return 1 2>/dev/null || exit 1
+    "$BOLTZGEN_VENV/bin/python" -c "import torch; assert torch.__version__.startswith('$BOLTZGEN_TORCH_VERSION'), torch.__version__" \
+        || return 1 2>/dev/null || exit 1
+    touch "$_boltzgen_marker"
+fi
+
+# tch's build script asks this python where torch lives; cmake comes from the same venv.
+export PATH="$BOLTZGEN_VENV/bin:$PATH"
+export LIBTORCH_USE_PYTORCH=1
+unset _boltzgen_marker

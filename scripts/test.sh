@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The README's test command, and what CI runs: set up (once), build, run every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+cargo test --workspace --release "$@"

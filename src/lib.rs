@@ -1,0 +1,13 @@
+//! boltzgen: learned samplers (normalizing flows, VAEs) coupled to exact Metropolis–Hastings
+//! for molecular simulation.
+//!
+//! This crate holds the generators, training, sampling, reweighting, I/O and the CLI; the
+//! potentials U(x) live in the tch-free crate [`boltzgen_potentials`], re-exported here as
+//! [`potentials`].
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod rng;
+
+pub use boltzgen_potentials as potentials;
+pub use error::{Error, Result};
