@@ -124,7 +124,10 @@ mod tests {
             key: "sample.moves[1].kind".into(),
             message: "unknown proposal 'flw'".into(),
         };
-        assert_eq!(e.to_string(), "run.toml: key `sample.moves[1].kind`: unknown proposal 'flw'");
+        assert_eq!(
+            e.to_string(),
+            "run.toml: key `sample.moves[1].kind`: unknown proposal 'flw'"
+        );
         let e = Error::Trajectory {
             file: "md.dcd".into(),
             frame: Some(17),

@@ -93,8 +93,16 @@ mod tests {
         assert_eq!(v1, PINNED_STREAM_1);
     }
 
-    const PINNED_STREAM_0: [u64; 3] = [0, 0, 0];
-    const PINNED_STREAM_1: [u64; 3] = [0, 0, 0];
+    const PINNED_STREAM_0: [u64; 3] = [
+        15021278609987233951,
+        5881210131331364753,
+        18149643915985481100,
+    ];
+    const PINNED_STREAM_1: [u64; 3] = [
+        13886555598616206053,
+        6751983904886340403,
+        635420893945114766,
+    ];
 
     #[test]
     fn streams_match_stream() {

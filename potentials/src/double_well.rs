@@ -42,7 +42,10 @@ impl DoubleWell2D {
     /// `InvalidParameter` unless `a > 0`, `d > 0` and all are finite.
     pub fn new(a: f64, b: f64, c: f64, d: f64) -> Result<Self> {
         if !(d > 0.0 && d.is_finite()) {
-            return Err(invalid("d", format!("must be positive and finite, got {d}")));
+            return Err(invalid(
+                "d",
+                format!("must be positive and finite, got {d}"),
+            ));
         }
         Ok(Self {
             quartic: Quartic1D::new(a, b, c)?,

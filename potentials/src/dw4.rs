@@ -37,11 +37,21 @@ impl ParticleDoubleWell {
     /// # Errors
     /// `InvalidParameter` for fewer than two particles, zero dimensions or non-finite
     /// coefficients.
-    pub fn new(n_particles: usize, spatial_dim: usize, a: f64, b: f64, c: f64, d0: f64) -> Result<Self> {
+    pub fn new(
+        n_particles: usize,
+        spatial_dim: usize,
+        a: f64,
+        b: f64,
+        c: f64,
+        d0: f64,
+    ) -> Result<Self> {
         check_layout(n_particles, spatial_dim)?;
         for (name, v) in [("a", a), ("b", b), ("c", c), ("d0", d0)] {
             if !v.is_finite() {
-                return Err(crate::error::invalid(name, format!("must be finite, got {v}")));
+                return Err(crate::error::invalid(
+                    name,
+                    format!("must be finite, got {v}"),
+                ));
             }
         }
         Ok(Self {
@@ -91,7 +101,9 @@ impl Potential for ParticleDoubleWell {
         let mut u = 0.0;
         for i in 0..self.n_particles {
             for j in i + 1..self.n_particles {
-                u += self.pair(displacement(x, self.spatial_dim, i, j, &mut delta)).0;
+                u += self
+                    .pair(displacement(x, self.spatial_dim, i, j, &mut delta))
+                    .0;
             }
         }
         u

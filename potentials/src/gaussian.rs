@@ -79,7 +79,10 @@ impl Gaussian {
     /// As [`Gaussian::new`], and for `std ≤ 0`.
     pub fn isotropic(mean: Vec<f64>, std: f64) -> Result<Self> {
         if !(std > 0.0 && std.is_finite()) {
-            return Err(invalid("std", format!("must be positive and finite, got {std}")));
+            return Err(invalid(
+                "std",
+                format!("must be positive and finite, got {std}"),
+            ));
         }
         let d = mean.len();
         let mut p = vec![0.0; d * d];
@@ -120,30 +123,20 @@ impl Potential for Gaussian {
         "gaussian"
     }
     fn compute_energy(&self, x: &[f64]) -> f64 {
-        let d = self.dim();
-        let mut u = 0.0;
-        for i in 0..d {
-            let di = x[i] - self.mean[i];
-            let mut row = 0.0;
-            for j in 0..d {
-                row += self.precision[(i, j)] * (x[j] - self.mean[j]);
-            }
-            u += di * row;
-        }
-        0.5 * u
+        let delta = DVector::from_iterator(
+            self.dim(),
+            x.iter().zip(self.mean.iter()).map(|(a, m)| a - m),
+        );
+        0.5 * delta.dot(&(&self.precision * &delta))
     }
     fn compute_energy_and_gradient(&self, x: &[f64], grad: &mut [f64]) -> f64 {
-        let d = self.dim();
-        let mut u = 0.0;
-        for i in 0..d {
-            let mut row = 0.0;
-            for j in 0..d {
-                row += self.precision[(i, j)] * (x[j] - self.mean[j]);
-            }
-            grad[i] = row;
-            u += (x[i] - self.mean[i]) * row;
-        }
-        0.5 * u
+        let delta = DVector::from_iterator(
+            self.dim(),
+            x.iter().zip(self.mean.iter()).map(|(a, m)| a - m),
+        );
+        let g = &self.precision * &delta;
+        grad.copy_from_slice(g.as_slice());
+        0.5 * delta.dot(&g)
     }
 }
 

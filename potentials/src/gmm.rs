@@ -50,14 +50,20 @@ impl GaussianMixture {
         if means.is_empty() || means.len() % dim != 0 {
             return Err(invalid(
                 "means",
-                format!("need a non-empty [K × {dim}] table, got {} values", means.len()),
+                format!(
+                    "need a non-empty [K × {dim}] table, got {} values",
+                    means.len()
+                ),
             ));
         }
         if means.iter().any(|m| !m.is_finite()) {
             return Err(invalid("means", "must be finite"));
         }
         if !(std > 0.0 && std.is_finite()) {
-            return Err(invalid("std", format!("must be positive and finite, got {std}")));
+            return Err(invalid(
+                "std",
+                format!("must be positive and finite, got {std}"),
+            ));
         }
         Ok(Self { dim, means, std })
     }
@@ -109,7 +115,10 @@ impl GaussianMixture {
             .chunks_exact(self.dim)
             .map(|m| m.iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum::<f64>())
             .enumerate()
-            .fold((0, f64::INFINITY), |best, (k, d2)| if d2 < best.1 { (k, d2) } else { best })
+            .fold(
+                (0, f64::INFINITY),
+                |best, (k, d2)| if d2 < best.1 { (k, d2) } else { best },
+            )
             .0
     }
 

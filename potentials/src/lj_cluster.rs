@@ -35,12 +35,21 @@ impl LennardJonesCluster {
     /// # Errors
     /// `InvalidParameter` for fewer than two particles, zero dimensions, `ε ≤ 0`, `r_m ≤ 0`
     /// or `k < 0`.
-    pub fn new(n_particles: usize, spatial_dim: usize, epsilon: f64, r_m: f64, k: f64) -> Result<Self> {
+    pub fn new(
+        n_particles: usize,
+        spatial_dim: usize,
+        epsilon: f64,
+        r_m: f64,
+        k: f64,
+    ) -> Result<Self> {
         check_layout(n_particles, spatial_dim)?;
         check_positive("epsilon", epsilon)?;
         check_positive("r_m", r_m)?;
         if !(k >= 0.0 && k.is_finite()) {
-            return Err(crate::error::invalid("k", format!("must be >= 0 and finite, got {k}")));
+            return Err(crate::error::invalid(
+                "k",
+                format!("must be >= 0 and finite, got {k}"),
+            ));
         }
         Ok(Self {
             n_particles,

@@ -35,7 +35,10 @@ impl ManyWell {
     /// `InvalidParameter` for an odd or zero dimension.
     pub fn new(dim: usize) -> Result<Self> {
         if dim == 0 || dim % 2 != 0 {
-            return Err(invalid("dim", format!("must be even and positive, got {dim}")));
+            return Err(invalid(
+                "dim",
+                format!("must be even and positive, got {dim}"),
+            ));
         }
         Ok(Self {
             dim,

@@ -38,7 +38,10 @@ impl MullerBrown {
     /// `InvalidParameter` for a non-positive or non-finite scale.
     pub fn new(scale: f64) -> Result<Self> {
         if !(scale > 0.0 && scale.is_finite()) {
-            return Err(invalid("scale", format!("must be positive and finite, got {scale}")));
+            return Err(invalid(
+                "scale",
+                format!("must be positive and finite, got {scale}"),
+            ));
         }
         Ok(Self { scale })
     }

@@ -22,7 +22,10 @@ pub(crate) fn check_positive(name: &'static str, v: f64) -> Result<()> {
     if v > 0.0 && v.is_finite() {
         Ok(())
     } else {
-        Err(invalid(name, format!("must be positive and finite, got {v}")))
+        Err(invalid(
+            name,
+            format!("must be positive and finite, got {v}"),
+        ))
     }
 }
 

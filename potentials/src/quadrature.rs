@@ -110,7 +110,10 @@ impl Quartic1D {
     /// `InvalidParameter` otherwise.
     pub fn new(a: f64, b: f64, c: f64) -> Result<Self> {
         if !(a > 0.0 && a.is_finite()) {
-            return Err(invalid("a", format!("must be positive and finite, got {a}")));
+            return Err(invalid(
+                "a",
+                format!("must be positive and finite, got {a}"),
+            ));
         }
         if !b.is_finite() {
             return Err(invalid("b", format!("must be finite, got {b}")));
@@ -210,7 +213,10 @@ impl Quartic1D {
     /// `InvalidParameter` for a bad β or `lo > hi`.
     pub fn probability(&self, lo: f64, hi: f64, beta: f64) -> Result<f64> {
         if lo.is_nan() || hi.is_nan() || lo > hi {
-            return Err(invalid("interval", format!("need lo <= hi, got [{lo}, {hi}]")));
+            return Err(invalid(
+                "interval",
+                format!("need lo <= hi, got [{lo}, {hi}]"),
+            ));
         }
         let (r_lo, r_hi) = self.integration_range(beta)?;
         let (a, b) = (lo.max(r_lo), hi.min(r_hi));
@@ -243,7 +249,10 @@ pub(crate) fn check_beta(beta: f64) -> Result<()> {
     if beta > 0.0 && beta.is_finite() {
         Ok(())
     } else {
-        Err(invalid("beta", format!("must be positive and finite, got {beta}")))
+        Err(invalid(
+            "beta",
+            format!("must be positive and finite, got {beta}"),
+        ))
     }
 }
 

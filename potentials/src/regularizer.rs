@@ -32,7 +32,10 @@ impl EnergyRegularizer {
     /// `InvalidParameter` for non-finite values or `max ≤ high`.
     pub fn new(high: f64, max: f64) -> Result<Self> {
         if !high.is_finite() {
-            return Err(invalid("energy_high", format!("must be finite, got {high}")));
+            return Err(invalid(
+                "energy_high",
+                format!("must be finite, got {high}"),
+            ));
         }
         if !(max > high && max.is_finite()) {
             return Err(invalid(

@@ -10,7 +10,11 @@ use boltzgen_potentials::Potential;
 pub fn assert_gradient_matches_finite_differences<P: Potential>(p: &P, x: &[f64]) {
     let mut grad = vec![0.0; p.dim()];
     let u = p.energy_and_gradient(x, &mut grad).unwrap();
-    assert_eq!(u, p.energy(x).unwrap(), "energy_and_gradient and energy disagree");
+    assert_eq!(
+        u,
+        p.energy(x).unwrap(),
+        "energy_and_gradient and energy disagree"
+    );
     let mut xp = x.to_vec();
     for i in 0..x.len() {
         let h = 1e-5 * x[i].abs().max(1.0);
@@ -26,7 +30,11 @@ pub fn assert_gradient_matches_finite_differences<P: Potential>(p: &P, x: &[f64]
             "{}: coordinate {i}: analytic {} vs finite difference {fd} (tol {tol}){}",
             p.name(),
             grad[i],
-            if x.len() <= 16 { format!(" at {x:?}") } else { String::new() }
+            if x.len() <= 16 {
+                format!(" at {x:?}")
+            } else {
+                String::new()
+            }
         );
     }
 }

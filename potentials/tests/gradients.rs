@@ -91,7 +91,9 @@ proptest! {
 #[test]
 fn batched_gradients_equal_single_calls() {
     let p = ManyWell::new(6).unwrap();
-    let xs: Vec<f64> = (0..6 * 300).map(|i| ((i * 37 % 101) as f64 / 25.0) - 2.0).collect();
+    let xs: Vec<f64> = (0..6 * 300)
+        .map(|i| ((i * 37 % 101) as f64 / 25.0) - 2.0)
+        .collect();
     let mut u = vec![0.0; 300];
     let mut g = vec![0.0; 6 * 300];
     p.energies_and_gradients(&xs, &mut u, &mut g).unwrap();
@@ -99,7 +101,9 @@ fn batched_gradients_equal_single_calls() {
     p.energies(&xs, &mut u_only).unwrap();
     let mut gi = vec![0.0; 6];
     for i in 0..300 {
-        let ui = p.energy_and_gradient(&xs[6 * i..6 * i + 6], &mut gi).unwrap();
+        let ui = p
+            .energy_and_gradient(&xs[6 * i..6 * i + 6], &mut gi)
+            .unwrap();
         assert_eq!(u[i], ui);
         assert_eq!(u_only[i], ui);
         assert_eq!(&g[6 * i..6 * i + 6], &gi[..]);

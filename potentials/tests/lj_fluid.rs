@@ -20,7 +20,11 @@ fn fluid_configuration(n: usize, density: f64, seed: u64) -> (LennardJonesFluid,
     for i in 0..n {
         let cell = [i % side, (i / side) % side, i / (side * side)];
         for c in cell {
-            let image = if rng.uniform() < 0.1 { l * (rng.range(-2.0, 2.0)).round() } else { 0.0 };
+            let image = if rng.uniform() < 0.1 {
+                l * (rng.range(-2.0, 2.0)).round()
+            } else {
+                0.0
+            };
             x.push((c as f64 + 0.5) * a + rng.range(-0.15, 0.15) + image);
         }
     }
@@ -35,10 +39,16 @@ fn assert_cell_list_equals_all_pairs(n: usize) {
     let u_cells = lj.energy_and_gradient(&x, &mut g_cells).unwrap();
     let u_pairs = lj.energy_all_pairs(&x, Some(&mut g_pairs));
     // Same pairs, summed in another order: agreement to rounding.
-    assert!((u_cells - u_pairs).abs() <= 1e-10 * u_pairs.abs(), "N = {n}: {u_cells} vs {u_pairs}");
+    assert!(
+        (u_cells - u_pairs).abs() <= 1e-10 * u_pairs.abs(),
+        "N = {n}: {u_cells} vs {u_pairs}"
+    );
     let g_scale = g_pairs.iter().fold(0.0f64, |m, g| m.max(g.abs()));
     for i in 0..3 * n {
-        assert!((g_cells[i] - g_pairs[i]).abs() <= 1e-10 * g_scale, "N = {n}, coordinate {i}");
+        assert!(
+            (g_cells[i] - g_pairs[i]).abs() <= 1e-10 * g_scale,
+            "N = {n}, coordinate {i}"
+        );
     }
 }
 
@@ -61,7 +71,10 @@ fn cell_list_equals_all_pairs_for_4096_particles() {
 fn translation_and_permutation_invariance() {
     let (lj, x) = fluid_configuration(512, 0.8, 1);
     let u = lj.energy(&x).unwrap();
-    let shifted: Vec<f64> = x.chunks_exact(3).flat_map(|p| [p[0] + 3.7, p[1] - 11.2, p[2] + 0.01]).collect();
+    let shifted: Vec<f64> = x
+        .chunks_exact(3)
+        .flat_map(|p| [p[0] + 3.7, p[1] - 11.2, p[2] + 0.01])
+        .collect();
     let reversed: Vec<f64> = x.chunks_exact(3).rev().flatten().copied().collect();
     assert!((lj.energy(&shifted).unwrap() - u).abs() < 1e-9 * u.abs());
     assert!((lj.energy(&reversed).unwrap() - u).abs() < 1e-9 * u.abs());
@@ -74,13 +87,22 @@ fn fcc_crystal_matches_its_lattice_sum() {
     let cells = 6; // 6³ unit cells, 864 atoms
     let density: f64 = 1.0;
     let a = (4.0 / density).cbrt();
-    let basis = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]];
+    let basis = [
+        [0.0, 0.0, 0.0],
+        [0.5, 0.5, 0.0],
+        [0.5, 0.0, 0.5],
+        [0.0, 0.5, 0.5],
+    ];
     let mut x = Vec::new();
     for i in 0..cells {
         for j in 0..cells {
             for k in 0..cells {
                 for b in basis {
-                    x.extend([(i as f64 + b[0]) * a, (j as f64 + b[1]) * a, (k as f64 + b[2]) * a]);
+                    x.extend([
+                        (i as f64 + b[0]) * a,
+                        (j as f64 + b[1]) * a,
+                        (k as f64 + b[2]) * a,
+                    ]);
                 }
             }
         }
@@ -89,14 +111,22 @@ fn fcc_crystal_matches_its_lattice_sum() {
     let rc = 2.5;
     for shift in [false, true] {
         let lj = LennardJonesFluid::new(n, cells as f64 * a, 1.0, 1.0, rc, shift).unwrap();
-        let u_shift = if shift { 4.0 * (rc.powi(-12) - rc.powi(-6)) } else { 0.0 };
+        let u_shift = if shift {
+            4.0 * (rc.powi(-12) - rc.powi(-6))
+        } else {
+            0.0
+        };
         let mut per_particle = 0.0;
         let reach = (rc / a).ceil() as i64 + 1;
         for i in -reach..=reach {
             for j in -reach..=reach {
                 for k in -reach..=reach {
                     for b in basis {
-                        let r = [(i as f64 + b[0]) * a, (j as f64 + b[1]) * a, (k as f64 + b[2]) * a];
+                        let r = [
+                            (i as f64 + b[0]) * a,
+                            (j as f64 + b[1]) * a,
+                            (k as f64 + b[2]) * a,
+                        ];
                         let r2: f64 = r.iter().map(|v| v * v).sum();
                         if r2 > 0.0 && r2 < rc * rc {
                             let s3 = r2.powi(-3);
@@ -107,7 +137,11 @@ fn fcc_crystal_matches_its_lattice_sum() {
             }
         }
         let u = lj.energy(&x).unwrap();
-        assert!((u / n as f64 - per_particle).abs() < 1e-10, "shift {shift}: {} vs {per_particle}", u / n as f64);
+        assert!(
+            (u / n as f64 - per_particle).abs() < 1e-10,
+            "shift {shift}: {} vs {per_particle}",
+            u / n as f64
+        );
     }
 }
 
@@ -127,7 +161,11 @@ fn tail_correction_equals_the_integral_beyond_the_cutoff() {
     integral *= h;
     integral -= 16.0 * std::f64::consts::PI / (3.0 * 200f64.powi(3));
     let expected = 0.5 * n * rho * integral;
-    assert!((lj.tail_correction() - expected).abs() < 1e-8 * expected.abs(), "{} vs {expected}", lj.tail_correction());
+    assert!(
+        (lj.tail_correction() - expected).abs() < 1e-8 * expected.abs(),
+        "{} vs {expected}",
+        lj.tail_correction()
+    );
 }
 
 #[test]

@@ -43,20 +43,33 @@ fn many_well_log_z_matches_the_formula_of_architecture_md() {
 
 #[test]
 fn many_well_pair_weight_of_positive_x_is_0_8443() {
-    let p = ManyWell::new(2).unwrap().pair_x_probability(0.0, f64::INFINITY, 1.0).unwrap();
+    let p = ManyWell::new(2)
+        .unwrap()
+        .pair_x_probability(0.0, f64::INFINITY, 1.0)
+        .unwrap();
     assert!((p - 0.8443).abs() < 5e-5, "{p}");
 }
 
 #[test]
 fn double_well_left_fraction_is_0_9671() {
-    let left = DoubleWell2D::default().x_probability(f64::NEG_INFINITY, 0.0, 1.0).unwrap();
+    let left = DoubleWell2D::default()
+        .x_probability(f64::NEG_INFINITY, 0.0, 1.0)
+        .unwrap();
     assert!((left - 0.9671).abs() < 5e-5, "{left}");
 }
 
 #[test]
 fn double_well_log_z_equals_brute_force_2d_quadrature() {
-    for (dw, beta) in [(DoubleWell2D::default(), 1.0), (DoubleWell2D::new(1.0, 4.0, 0.5, 2.0).unwrap(), 0.7)] {
-        let brute = log_integrate_2d(|x, y| -beta * dw.energy(&[x, y]).unwrap(), (-5.0, 5.0), (-15.0, 15.0), 1600);
+    for (dw, beta) in [
+        (DoubleWell2D::default(), 1.0),
+        (DoubleWell2D::new(1.0, 4.0, 0.5, 2.0).unwrap(), 0.7),
+    ] {
+        let brute = log_integrate_2d(
+            |x, y| -beta * dw.energy(&[x, y]).unwrap(),
+            (-5.0, 5.0),
+            (-15.0, 15.0),
+            1600,
+        );
         let exact = dw.log_z(beta).unwrap();
         assert!((brute - exact).abs() < 1e-8, "{brute} vs {exact}");
     }
@@ -66,7 +79,12 @@ fn double_well_log_z_equals_brute_force_2d_quadrature() {
 fn gaussian_log_z_equals_quadrature() {
     let g = Gaussian::new(vec![1.0, -2.0], vec![3.0, -1.0, -1.0, 2.0]).unwrap();
     for beta in [0.5, 1.0, 2.0] {
-        let brute = log_integrate_2d(|x, y| -beta * g.energy(&[x, y]).unwrap(), (-20.0, 22.0), (-22.0, 20.0), 1200);
+        let brute = log_integrate_2d(
+            |x, y| -beta * g.energy(&[x, y]).unwrap(),
+            (-20.0, 22.0),
+            (-22.0, 20.0),
+            1200,
+        );
         assert!((brute - g.log_z(beta).unwrap()).abs() < 1e-9);
     }
 }
@@ -90,7 +108,12 @@ fn muller_brown_log_z_is_converged() {
 #[test]
 fn gmm_log_z_is_zero_by_quadrature() {
     let gmm = GaussianMixture::gmm40();
-    let log_z = log_integrate_2d(|x, y| -gmm.energy(&[x, y]).unwrap(), (-60.0, 60.0), (-60.0, 60.0), 1200);
+    let log_z = log_integrate_2d(
+        |x, y| -gmm.energy(&[x, y]).unwrap(),
+        (-60.0, 60.0),
+        (-60.0, 60.0),
+        1200,
+    );
     assert!(log_z.abs() < 1e-8, "{log_z}");
     assert!(gmm.log_z(2.0).is_err(), "no closed form away from beta = 1");
 }
@@ -127,7 +150,10 @@ fn quartic_sampler_matches_the_quadrature_histogram() {
         let mut r = rng(11);
         let n = 200_000;
         let edges: Vec<f64> = (0..=40).map(|i| -4.0 + 0.2 * i as f64).collect();
-        let mut probs: Vec<f64> = edges.windows(2).map(|w| f.probability(w[0], w[1], beta).unwrap()).collect();
+        let mut probs: Vec<f64> = edges
+            .windows(2)
+            .map(|w| f.probability(w[0], w[1], beta).unwrap())
+            .collect();
         // Fold the tails into the end bins so that the probabilities sum to one.
         probs[0] += f.probability(f64::NEG_INFINITY, -4.0, beta).unwrap();
         *probs.last_mut().unwrap() += f.probability(4.0, f64::INFINITY, beta).unwrap();
@@ -141,7 +167,10 @@ fn quartic_sampler_matches_the_quadrature_histogram() {
         // into their neighbour.
         let (counts, probs) = merge_small_bins(counts, probs, n);
         let (stat, bins) = chi_square(&counts, &probs);
-        assert!(stat < chi_square_bound(bins), "chi2 = {stat} with {bins} bins (beta {beta}, {f:?})");
+        assert!(
+            stat < chi_square_bound(bins),
+            "chi2 = {stat} with {bins} bins (beta {beta}, {f:?})"
+        );
     }
 }
 
@@ -197,23 +226,37 @@ fn double_well_exact_samples_left_fraction() {
 
 #[test]
 fn gaussian_exact_samples_have_its_mean_and_covariance() {
-    let g = Gaussian::new(vec![1.0, -2.0, 0.5], vec![2.0, 0.6, 0.0, 0.6, 1.0, -0.3, 0.0, -0.3, 0.5]).unwrap();
+    let g = Gaussian::new(
+        vec![1.0, -2.0, 0.5],
+        vec![2.0, 0.6, 0.0, 0.6, 1.0, -0.3, 0.0, -0.3, 0.5],
+    )
+    .unwrap();
     let beta = 2.0;
     let n = 100_000;
     let xs = g.sample_exact(beta, n, &mut rng(9)).unwrap();
     let cov: Vec<f64> = g.covariance().iter().map(|c| c / beta).collect();
     let nf = n as f64;
-    let mean: Vec<f64> = (0..3).map(|k| xs.chunks_exact(3).map(|x| x[k]).sum::<f64>() / nf).collect();
+    let mean: Vec<f64> = (0..3)
+        .map(|k| xs.chunks_exact(3).map(|x| x[k]).sum::<f64>() / nf)
+        .collect();
     for k in 0..3 {
         let se = (cov[4 * k] / nf).sqrt();
         assert!((mean[k] - g.mean()[k]).abs() < 4.0 * se, "mean {k}");
     }
     for i in 0..3 {
         for j in 0..3 {
-            let c = xs.chunks_exact(3).map(|x| (x[i] - mean[i]) * (x[j] - mean[j])).sum::<f64>() / nf;
+            let c = xs
+                .chunks_exact(3)
+                .map(|x| (x[i] - mean[i]) * (x[j] - mean[j]))
+                .sum::<f64>()
+                / nf;
             // Var of a sample covariance of Gaussians: (Σᵢᵢ Σⱼⱼ + Σᵢⱼ²)/n.
             let se = ((cov[4 * i] * cov[4 * j] + cov[3 * i + j].powi(2)) / nf).sqrt();
-            assert!((c - cov[3 * i + j]).abs() < 4.0 * se, "cov[{i}][{j}] = {c} vs {}", cov[3 * i + j]);
+            assert!(
+                (c - cov[3 * i + j]).abs() < 4.0 * se,
+                "cov[{i}][{j}] = {c} vs {}",
+                cov[3 * i + j]
+            );
         }
     }
 }
@@ -239,6 +282,9 @@ fn gmm_exact_samples_have_the_exact_mean_energy() {
         }
     }
     let se = (var_u / n as f64).sqrt();
-    assert!((mean_u - exact).abs() < 4.0 * se, "<U> = {mean_u} vs {exact} ± {se}");
+    assert!(
+        (mean_u - exact).abs() < 4.0 * se,
+        "<U> = {mean_u} vs {exact} ± {se}"
+    );
     assert!(gmm.sample_exact(0.5, 1, &mut rng(0)).is_err());
 }
