@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod generator;
 pub mod rng;
 
 pub use boltzgen_potentials as potentials;

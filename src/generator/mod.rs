@@ -1,0 +1,122 @@
+//! Learned generators q_θ(x): normalizing flows (and, later, VAEs) in libtorch.
+//!
+//! `tch::Tensor` stays inside this module and [`crate::train`]; the rest of boltzgen sees
+//! configurations and log-densities as `f64` slices through the [`Generator`] trait.
+
+pub mod flow;
+pub mod store;
+mod tensor;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::rng::ChainRng;
+
+pub use flow::{Flow, FlowConfig, LayerSpec};
+
+/// A batch of generator draws: configurations `x` (row-major `[n × dim]`) and their
+/// log-densities `log_q` under the generator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Samples {
+    /// Number of coordinates per configuration.
+    pub dim: usize,
+    /// Configurations, row-major `[n × dim]`.
+    pub x: Vec<f64>,
+    /// `log q(x)` of each configuration (exact for flows, an estimate for VAEs).
+    pub log_q: Vec<f64>,
+}
+
+impl Samples {
+    /// Number of configurations.
+    pub fn len(&self) -> usize {
+        self.log_q.len()
+    }
+
+    /// True when the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.log_q.is_empty()
+    }
+
+    /// Configuration `i`.
+    pub fn configuration(&self, i: usize) -> &[f64] {
+        &self.x[i * self.dim..(i + 1) * self.dim]
+    }
+}
+
+/// A generative model with a (log-)density: the learned half of boltzgen.
+///
+/// All randomness comes from the caller's stream, so the same seed gives the same samples.
+/// Implementations are not `Sync` (libtorch tensors are not): keep a generator on one thread
+/// and hand its batches to the chains.
+pub trait Generator {
+    /// Number of coordinates of one configuration.
+    fn dim(&self) -> usize;
+
+    /// Draws `n` configurations and their `log q`.
+    ///
+    /// # Errors
+    /// [`Error::Torch`] if libtorch fails.
+    fn sample(&self, n: usize, rng: &mut ChainRng) -> Result<Samples>;
+
+    /// `log q(x)` for a batch `x = [n × dim]`.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] for a batch whose length is not a multiple of `dim`,
+    /// [`Error::NonFinite`] for NaN or infinite coordinates.
+    fn log_prob(&self, x: &[f64]) -> Result<Vec<f64>>;
+
+    /// Whether `log_prob` is the exact log-density (flows) or an estimate (VAE marginal).
+    /// Exact Metropolis–Hastings with an independence proposal needs the exact density.
+    fn exact_density(&self) -> bool;
+}
+
+/// Floating-point precision of a model's parameters and computations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// 32-bit floats: fast, the default for training.
+    #[default]
+    Float32,
+    /// 64-bit floats: log q accurate to ~1e-12 relative, for reweighting and tests.
+    Float64,
+}
+
+impl Precision {
+    pub(crate) fn kind(self) -> tch::Kind {
+        match self {
+            Precision::Float32 => tch::Kind::Float,
+            Precision::Float64 => tch::Kind::Double,
+        }
+    }
+}
+
+/// Where a model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceChoice {
+    /// The first CUDA device when one is usable, otherwise the CPU.
+    #[default]
+    Auto,
+    /// Always the CPU.
+    Cpu,
+    /// The first CUDA device; an error if there is none.
+    Cuda,
+}
+
+impl DeviceChoice {
+    /// The libtorch device for this choice.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for `Cuda` on a machine without a usable GPU.
+    pub fn device(self) -> Result<tch::Device> {
+        match self {
+            DeviceChoice::Auto => Ok(tch::Device::cuda_if_available()),
+            DeviceChoice::Cpu => Ok(tch::Device::Cpu),
+            DeviceChoice::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+            DeviceChoice::Cuda => Err(Error::InvalidArgument {
+                name: "device".into(),
+                message: "cuda was requested but libtorch sees no usable CUDA device".into(),
+            }),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Saving and loading generators: weights as safetensors, architecture as JSON.
