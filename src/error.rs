@@ -86,6 +86,15 @@ pub enum Error {
         index: usize,
     },
 
+    /// Training could not continue.
+    #[error("training stopped at step {step}: {message}")]
+    Training {
+        /// The 0-based step where it stopped.
+        step: usize,
+        /// What went wrong, with the offending loss term.
+        message: String,
+    },
+
     /// An argument is outside its allowed range.
     #[error("invalid argument `{name}`: {message}")]
     InvalidArgument {

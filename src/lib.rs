@@ -9,6 +9,7 @@
 pub mod error;
 pub mod generator;
 pub mod rng;
+pub mod train;
 
 pub use boltzgen_potentials as potentials;
 pub use error::{Error, Result};

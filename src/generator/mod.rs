@@ -5,7 +5,7 @@
 
 pub mod flow;
 pub mod store;
-mod tensor;
+pub(crate) mod tensor;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,393 @@
+//! Training generators: maximum likelihood on data (forward KL), the variational free energy
+//! against a Rust potential (reverse KL), or a weighted mix of both.
+//!
+//! The library prints nothing: progress goes to a [`TrainObserver`].
+
+mod adam;
+mod objective;
+
+use std::collections::HashMap;
+
+use boltzgen_potentials::{EnergyRegularizer, Potential};
+use rand::RngExt;
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use crate::error::{Error, Result};
+use crate::generator::{Flow, Generator};
+use crate::rng::{stream, ChainRng};
+
+use adam::Adam;
+
+/// Learning-rate schedule (after the linear warm-up).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LrSchedule {
+    /// The base rate throughout.
+    #[default]
+    Constant,
+    /// Cosine decay from the base rate to `final_fraction` of it at the last step.
+    Cosine {
+        /// Rate at the end, as a fraction of the base rate.
+        final_fraction: f64,
+    },
+}
+
+/// Everything that controls a training run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Optimiser steps in total.
+    pub steps: usize,
+    /// Configurations per step (data rows and/or generator draws).
+    pub batch_size: usize,
+    /// Base Adam learning rate.
+    pub learning_rate: f64,
+    /// Learning-rate schedule.
+    pub schedule: LrSchedule,
+    /// Steps of linear warm-up from 0 to the base rate.
+    pub warmup_steps: usize,
+    /// Clip the gradient to this Euclidean norm (None: no clipping).
+    pub clip_grad_norm: Option<f64>,
+    /// Weight of the forward-KL (maximum-likelihood) term; needs data.
+    pub forward_weight: f64,
+    /// Weight of the reverse-KL (free-energy) term; needs a potential.
+    pub reverse_weight: f64,
+    /// Inverse temperature of the target exp(−βU) for the reverse-KL term.
+    pub beta: f64,
+    /// Training-only energy regulariser (None: raw energies).
+    pub regularizer: Option<EnergyRegularizer>,
+    /// Fraction of the data held out for validation.
+    pub validation_fraction: f64,
+    /// Evaluate the validation NLL every this many steps.
+    pub eval_every: usize,
+    /// Stop after this many evaluations without improvement, and keep the best weights
+    /// (None: never stop early).
+    pub patience: Option<usize>,
+    /// Consecutive non-finite steps tolerated before training stops with an error.
+    pub max_bad_steps: usize,
+    /// Seed of the data shuffling and latent draws.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            steps: 1000,
+            batch_size: 256,
+            learning_rate: 1e-3,
+            schedule: LrSchedule::Constant,
+            warmup_steps: 0,
+            clip_grad_norm: Some(100.0),
+            forward_weight: 1.0,
+            reverse_weight: 0.0,
+            beta: 1.0,
+            regularizer: None,
+            validation_fraction: 0.1,
+            eval_every: 100,
+            patience: None,
+            max_bad_steps: 10,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// The learning rate at `step` (0-based).
+    pub fn learning_rate_at(&self, step: usize) -> f64 {
+        if step < self.warmup_steps {
+            return self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64;
+        }
+        match self.schedule {
+            LrSchedule::Constant => self.learning_rate,
+            LrSchedule::Cosine { final_fraction } => {
+                let span = (self.steps - self.warmup_steps).max(1) as f64;
+                let t = ((step - self.warmup_steps) as f64 / span).min(1.0);
+                let c = 0.5 * (1.0 + (std::f64::consts::PI * t).cos());
+                self.learning_rate * (final_fraction + (1.0 - final_fraction) * c)
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |name: &str, message: String| {
+            Err(Error::InvalidArgument {
+                name: name.into(),
+                message,
+            })
+        };
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be positive".into());
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", format!("must be positive, got {}", self.learning_rate));
+        }
+        if self.forward_weight < 0.0 || self.reverse_weight < 0.0 || self.forward_weight + self.reverse_weight <= 0.0 {
+            return bad(
+                "forward_weight",
+                "forward_weight and reverse_weight must be >= 0 and not both 0".into(),
+            );
+        }
+        if !(self.beta > 0.0 && self.beta.is_finite()) {
+            return bad("beta", format!("must be positive, got {}", self.beta));
+        }
+        if !(0.0..1.0).contains(&self.validation_fraction) {
+            return bad("validation_fraction", format!("must be in [0, 1), got {}", self.validation_fraction));
+        }
+        if self.eval_every == 0 {
+            return bad("eval_every", "must be positive".into());
+        }
+        if let LrSchedule::Cosine { final_fraction } = self.schedule {
+            if !(0.0..=1.0).contains(&final_fraction) {
+                return bad("schedule.final_fraction", format!("must be in [0, 1], got {final_fraction}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What happened in one optimiser step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// 0-based step index.
+    pub step: usize,
+    /// The total loss that was minimised (NaN for a skipped step).
+    pub loss: f64,
+    /// Forward-KL term: mean negative log-likelihood of the data batch.
+    pub forward_nll: Option<f64>,
+    /// Reverse-KL term's true value, `mean[βU(x) + log q(x)]` with the raw energy
+    /// (= KL(q‖p) − log Z): the variational free energy.
+    pub reverse_free_energy: Option<f64>,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate used.
+    pub learning_rate: f64,
+    /// Whether the step was skipped because something was not finite.
+    pub skipped: bool,
+}
+
+/// A summary of a finished run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Steps completed (including skipped ones).
+    pub steps: usize,
+    /// Steps skipped by the non-finite guard.
+    pub skipped_steps: usize,
+    /// Loss of the last successful step.
+    pub final_loss: f64,
+    /// (step, validation NLL) at each evaluation.
+    pub validation: Vec<(usize, f64)>,
+    /// The best validation NLL, whose weights the model holds when early stopping is on.
+    pub best_validation_nll: Option<f64>,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Loss of every step, for the loss plot.
+    pub losses: Vec<f64>,
+}
+
+/// Receives training progress; every method has a default that does nothing.
+pub trait TrainObserver {
+    /// Before the first step.
+    fn on_start(&mut self, _total_steps: usize) {}
+    /// After every step.
+    fn on_step(&mut self, _report: &StepReport) {}
+    /// After each validation evaluation.
+    fn on_evaluation(&mut self, _step: usize, _validation_nll: f64) {}
+    /// After the last step.
+    fn on_finish(&mut self, _report: &TrainReport) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+
+impl TrainObserver for NoObserver {}
+
+/// Trains `flow` in place.
+///
+/// `data` (row-major `[n × dim]`) feeds the forward-KL term, `potential` the reverse-KL
+/// term; each is required when its weight in `config` is positive. ActNorm layers are
+/// initialised from the first data rows if they have not been.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for an inconsistent config, [`Error::Dimension`] when data or
+/// potential do not fit the flow, [`Error::Training`] when `max_bad_steps` consecutive steps
+/// were non-finite.
+pub fn train_flow(
+    flow: &mut Flow,
+    data: Option<&[f64]>,
+    potential: Option<&dyn Potential>,
+    config: &TrainConfig,
+    observer: &mut dyn TrainObserver,
+) -> Result<TrainReport> {
+    config.validate()?;
+    let dim = flow.dim();
+    let data = match (config.forward_weight > 0.0, data) {
+        (true, None) => {
+            return Err(Error::InvalidArgument {
+                name: "forward_weight".into(),
+                message: "the forward-KL term needs training data".into(),
+            })
+        }
+        (true, Some(d)) => Some(objective::DataSplit::new(d, dim, config.validation_fraction, config.seed)?),
+        (false, _) => None,
+    };
+    let potential = match (config.reverse_weight > 0.0, potential) {
+        (true, None) => {
+            return Err(Error::InvalidArgument {
+                name: "reverse_weight".into(),
+                message: "the reverse-KL term needs a potential".into(),
+            })
+        }
+        (true, Some(p)) if p.dim() != dim => {
+            return Err(Error::Dimension {
+                what: format!("potential `{}` against the flow", p.name()),
+                expected: dim,
+                got: p.dim(),
+            })
+        }
+        (true, Some(p)) => Some(p),
+        (false, _) => None,
+    };
+    if let Some(d) = &data {
+        let rows = d.train_rows().min(4096);
+        flow.initialize_from_data(&d.train[..rows * dim])?;
+    }
+
+    let mut rng: ChainRng = stream(config.seed, 0);
+    let mut adam = Adam::new(flow.var_store().variables().into_iter().collect(), config.learning_rate);
+    observer.on_start(config.steps);
+
+    let mut report = TrainReport {
+        steps: 0,
+        skipped_steps: 0,
+        final_loss: f64::NAN,
+        validation: Vec::new(),
+        best_validation_nll: None,
+        stopped_early: false,
+        losses: Vec::with_capacity(config.steps),
+    };
+    let mut consecutive_bad = 0;
+    let mut best: Option<(f64, HashMap<String, Tensor>)> = None;
+    let mut evaluations_without_improvement = 0;
+
+    for step in 0..config.steps {
+        let lr = config.learning_rate_at(step);
+        adam.set_lr(lr);
+        adam.zero_grad();
+
+        let mut terms = objective::Terms::default();
+        let mut loss = Tensor::zeros([], (tch::Kind::Double, flow.device()));
+        if let Some(d) = &data {
+            let batch = d.batch(config.batch_size, &mut rng);
+            let nll = objective::forward_kl(flow, &batch)?;
+            terms.forward_nll = Some(nll.double_value(&[]));
+            loss = loss + nll * config.forward_weight;
+        }
+        if let Some(p) = potential {
+            match objective::reverse_kl(flow, p, config.beta, config.regularizer.as_ref(), config.batch_size, &mut rng)? {
+                Ok((surrogate, free_energy)) => {
+                    terms.reverse_free_energy = Some(free_energy);
+                    loss = loss + surrogate * config.reverse_weight;
+                }
+                Err(why) => terms.problem = Some(why),
+            }
+        }
+
+        let loss_value = loss.double_value(&[]);
+        if terms.problem.is_none() && !loss_value.is_finite() {
+            terms.problem = Some(format!("the loss is {loss_value} ({})", terms.describe()));
+        }
+        let mut grad_norm = f64::NAN;
+        if terms.problem.is_none() {
+            loss.backward();
+            grad_norm = adam.grad_norm();
+            if !grad_norm.is_finite() {
+                terms.problem = Some(format!("the gradient norm is {grad_norm} ({})", terms.describe()));
+            }
+        }
+        let skipped = terms.problem.is_some();
+        if let Some(why) = &terms.problem {
+            report.skipped_steps += 1;
+            consecutive_bad += 1;
+            if consecutive_bad >= config.max_bad_steps {
+                return Err(Error::Training {
+                    step,
+                    message: format!(
+                        "{consecutive_bad} consecutive steps were not finite; the last: {why}. \
+                         Lower the learning rate, clip gradients, or set an energy regulariser"
+                    ),
+                });
+            }
+        } else {
+            consecutive_bad = 0;
+            if let Some(max) = config.clip_grad_norm {
+                adam.clip_grad_norm(grad_norm, max);
+            }
+            adam.step();
+            report.final_loss = loss_value;
+        }
+        report.losses.push(if skipped { f64::NAN } else { loss_value });
+        report.steps = step + 1;
+        observer.on_step(&StepReport {
+            step,
+            loss: if skipped { f64::NAN } else { loss_value },
+            forward_nll: terms.forward_nll,
+            reverse_free_energy: terms.reverse_free_energy,
+            grad_norm,
+            learning_rate: lr,
+            skipped,
+        });
+
+        let evaluate = (step + 1) % config.eval_every == 0 || step + 1 == config.steps;
+        if let (true, Some(d)) = (evaluate, &data) {
+            if d.validation_rows() > 0 {
+                let nll = d.validation_nll(flow)?;
+                report.validation.push((step, nll));
+                observer.on_evaluation(step, nll);
+                if best.as_ref().is_none_or(|(b, _)| nll < *b) {
+                    best = Some((nll, snapshot(flow)));
+                    evaluations_without_improvement = 0;
+                } else {
+                    evaluations_without_improvement += 1;
+                }
+                if config.patience.is_some_and(|p| evaluations_without_improvement >= p) {
+                    report.stopped_early = true;
+                    break;
+                }
+            }
+        }
+    }
+
+    if let Some((nll, weights)) = best {
+        report.best_validation_nll = Some(nll);
+        if config.patience.is_some() {
+            restore(flow, &weights);
+        }
+    }
+    observer.on_finish(&report);
+    Ok(report)
+}
+
+fn snapshot(flow: &Flow) -> HashMap<String, Tensor> {
+    flow.var_store()
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.detach().copy()))
+        .collect()
+}
+
+fn restore(flow: &mut Flow, weights: &HashMap<String, Tensor>) {
+    tch::no_grad(|| {
+        for (name, mut v) in flow.var_store_mut().variables() {
+            if let Some(w) = weights.get(&name) {
+                v.copy_(w);
+            }
+        }
+    });
+}
+
+/// Draws a uniformly random row index (shared by the objectives).
+pub(crate) fn random_row(rng: &mut ChainRng, rows: usize) -> usize {
+    rng.random_range(0..rows)
+}
