@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod generator;
+pub mod io;
 pub mod rng;
 pub mod train;
 

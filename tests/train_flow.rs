@@ -19,12 +19,18 @@ fn forward_kl_recovers_a_gaussian() {
     let cov = target.covariance();
     let data = target.sample_exact(1.0, 20_000, &mut stream(1, 0)).unwrap();
     tch::manual_seed(0);
-    let mut flow = Flow::new(FlowConfig::real_nvp(2, 4, &[32, 32]).with_precision(Precision::Float64), DeviceChoice::Cpu).unwrap();
+    let mut flow = Flow::new(
+        FlowConfig::real_nvp(2, 4, &[32, 32]).with_precision(Precision::Float64),
+        DeviceChoice::Cpu,
+    )
+    .unwrap();
     let config = TrainConfig {
         steps: 600,
         batch_size: 256,
         learning_rate: 3e-3,
-        schedule: LrSchedule::Cosine { final_fraction: 0.05 },
+        schedule: LrSchedule::Cosine {
+            final_fraction: 0.05,
+        },
         ..TrainConfig::default()
     };
     let report = train_flow(&mut flow, Some(&data), None, &config, &mut NoObserver).unwrap();
@@ -36,32 +42,55 @@ fn forward_kl_recovers_a_gaussian() {
     // plus the flow's approximation error).
     let s = flow.sample(40_000, &mut stream(2, 0)).unwrap();
     let n = s.len() as f64;
-    let mean: Vec<f64> = (0..2).map(|k| s.x.chunks_exact(2).map(|p| p[k]).sum::<f64>() / n).collect();
+    let mean: Vec<f64> = (0..2)
+        .map(|k| s.x.chunks_exact(2).map(|p| p[k]).sum::<f64>() / n)
+        .collect();
     for (k, m) in mean.iter().enumerate() {
-        assert!((m - target.mean()[k]).abs() < 0.05, "mean[{k}] = {m}, exact {}", target.mean()[k]);
+        assert!(
+            (m - target.mean()[k]).abs() < 0.05,
+            "mean[{k}] = {m}, exact {}",
+            target.mean()[k]
+        );
     }
     for i in 0..2 {
         for j in 0..2 {
-            let c = s.x.chunks_exact(2).map(|p| (p[i] - mean[i]) * (p[j] - mean[j])).sum::<f64>() / n;
-            assert!((c - cov[2 * i + j]).abs() < 0.05, "cov[{i}][{j}] = {c}, exact {}", cov[2 * i + j]);
+            let c =
+                s.x.chunks_exact(2)
+                    .map(|p| (p[i] - mean[i]) * (p[j] - mean[j]))
+                    .sum::<f64>()
+                    / n;
+            assert!(
+                (c - cov[2 * i + j]).abs() < 0.05,
+                "cov[{i}][{j}] = {c}, exact {}",
+                cov[2 * i + j]
+            );
         }
     }
     // And the density itself: the validation NLL approaches the exact entropy.
     let entropy = 1.0 + (2.0 * std::f64::consts::PI).ln() - 0.5 * target.log_det_precision();
     let nll = report.best_validation_nll.unwrap();
-    assert!((nll - entropy).abs() < 0.03, "validation NLL {nll} vs entropy {entropy}");
+    assert!(
+        (nll - entropy).abs() < 0.03,
+        "validation NLL {nll} vs entropy {entropy}"
+    );
 }
 
 #[test]
 fn reverse_kl_on_the_double_well_reaches_ess_one_half() {
     let target = DoubleWell2D::default();
     tch::manual_seed(0);
-    let mut flow = Flow::new(FlowConfig::neural_spline(2, 4, &[32, 32], 8, 4.0), DeviceChoice::Cpu).unwrap();
+    let mut flow = Flow::new(
+        FlowConfig::neural_spline(2, 4, &[32, 32], 8, 4.0),
+        DeviceChoice::Cpu,
+    )
+    .unwrap();
     let config = TrainConfig {
         steps: 1500,
         batch_size: 256,
         learning_rate: 3e-3,
-        schedule: LrSchedule::Cosine { final_fraction: 0.05 },
+        schedule: LrSchedule::Cosine {
+            final_fraction: 0.05,
+        },
         forward_weight: 0.0,
         reverse_weight: 1.0,
         ..TrainConfig::default()
@@ -130,20 +159,48 @@ fn non_finite_steps_are_skipped_then_stop_training_with_a_clear_error() {
         }
         other => panic!("unexpected error {other}"),
     }
-    assert_eq!(counter.skipped, 4, "the first four bad steps were reported as skipped");
-    assert_eq!(flow.log_prob(&[0.3, 0.4]).unwrap(), before, "skipped steps must not change the model");
+    assert_eq!(
+        counter.skipped, 4,
+        "the first four bad steps were reported as skipped"
+    );
+    assert_eq!(
+        flow.log_prob(&[0.3, 0.4]).unwrap(),
+        before,
+        "skipped steps must not change the model"
+    );
 }
 
 #[test]
 fn config_errors_name_the_problem() {
     tch::manual_seed(0);
     let mut flow = Flow::new(FlowConfig::real_nvp(2, 2, &[8]), DeviceChoice::Cpu).unwrap();
-    let err = train_flow(&mut flow, None, None, &TrainConfig::default(), &mut NoObserver).unwrap_err();
+    let err = train_flow(
+        &mut flow,
+        None,
+        None,
+        &TrainConfig::default(),
+        &mut NoObserver,
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("needs training data"), "{err}");
     let three_d = boltzgen::potentials::ManyWell::new(4).unwrap();
-    let config = TrainConfig { forward_weight: 0.0, reverse_weight: 1.0, ..TrainConfig::default() };
+    let config = TrainConfig {
+        forward_weight: 0.0,
+        reverse_weight: 1.0,
+        ..TrainConfig::default()
+    };
     let err = train_flow(&mut flow, None, Some(&three_d), &config, &mut NoObserver).unwrap_err();
-    assert!(matches!(err, Error::Dimension { expected: 2, got: 4, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::Dimension {
+                expected: 2,
+                got: 4,
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -152,7 +209,11 @@ fn early_stopping_keeps_the_best_weights() {
     // Very few rows and a large model: validation NLL turns up quickly.
     let data = target.sample_exact(1.0, 60, &mut stream(5, 0)).unwrap();
     tch::manual_seed(0);
-    let mut flow = Flow::new(FlowConfig::real_nvp(2, 6, &[64, 64]).with_precision(Precision::Float64), DeviceChoice::Cpu).unwrap();
+    let mut flow = Flow::new(
+        FlowConfig::real_nvp(2, 6, &[64, 64]).with_precision(Precision::Float64),
+        DeviceChoice::Cpu,
+    )
+    .unwrap();
     let config = TrainConfig {
         steps: 3000,
         batch_size: 32,

@@ -1,1 +1,265 @@
 //! Saving and loading generators: weights as safetensors, architecture as JSON.
+//!
+//! A model is two files side by side: `NAME.json` (format version, architecture, metadata)
+//! and `NAME.safetensors` (the weights, named as in the model's variable store). Both are
+//! written atomically. Loading rebuilds the architecture from the JSON and then insists that
+//! the weights file holds exactly the tensors, with exactly the shapes, that it needs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::Tensor;
+
+use super::{DeviceChoice, Flow, FlowConfig};
+use crate::error::{Error, Result};
+use crate::io::write_atomically;
+
+/// The model-file format this version writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What kind of generator a model file holds, with its architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ModelSpec {
+    /// A normalizing flow.
+    Flow(FlowConfig),
+}
+
+/// The system a model was trained for, so that a model cannot silently be used on another.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemTag {
+    /// The potential's name (`Potential::name`).
+    pub potential: String,
+    /// Number of coordinates.
+    pub dim: usize,
+    /// Inverse temperature of the training target, if it had one.
+    pub beta: Option<f64>,
+}
+
+/// Free-form facts about how a model came to be.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelMetadata {
+    /// The system it was trained for.
+    pub system: Option<SystemTag>,
+    /// Optimiser steps it was trained for.
+    pub training_steps: Option<usize>,
+    /// The training config, as JSON.
+    pub training_config: Option<serde_json::Value>,
+    /// Anything else worth keeping.
+    pub notes: Option<String>,
+}
+
+/// The JSON half of a model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// [`FORMAT_VERSION`] at the time of writing.
+    pub format_version: u32,
+    /// The boltzgen version that wrote it.
+    pub boltzgen_version: String,
+    /// Architecture.
+    pub model: ModelSpec,
+    /// File name of the weights, relative to the JSON file.
+    pub weights: String,
+    /// Whether ActNorm layers were initialised from data.
+    pub data_initialized: bool,
+    /// Provenance.
+    pub metadata: ModelMetadata,
+}
+
+/// The weights file that goes with a model JSON path: same stem, `.safetensors`.
+pub fn weights_path(json_path: &Path) -> PathBuf {
+    json_path.with_extension("safetensors")
+}
+
+/// Saves a flow as `json_path` plus its weights file ([`weights_path`]).
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::Torch`] naming the file that could not be written.
+pub fn save_flow(flow: &Flow, json_path: &Path, metadata: ModelMetadata) -> Result<()> {
+    let weights = weights_path(json_path);
+    let file = ModelFile {
+        format_version: FORMAT_VERSION,
+        boltzgen_version: env!("CARGO_PKG_VERSION").to_string(),
+        model: ModelSpec::Flow(flow.config().clone()),
+        weights: weights
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        data_initialized: flow.is_data_initialized(),
+        metadata,
+    };
+    write_tensors(&weights, &named_variables(flow, ""))?;
+    let json = serde_json::to_string_pretty(&file).map_err(|e| Error::Model {
+        file: json_path.to_owned(),
+        message: format!("cannot serialise the model description: {e}"),
+    })?;
+    write_atomically(json_path, |tmp| {
+        std::fs::write(tmp, json).map_err(Error::io(tmp))
+    })
+}
+
+/// Loads a flow saved by [`save_flow`] onto `device`.
+///
+/// # Errors
+/// [`Error::Io`] for a missing file; [`Error::Model`] for malformed JSON, another format
+/// version, another kind of model, or weights that do not match the architecture (missing,
+/// extra or differently shaped tensors, each named).
+pub fn load_flow(json_path: &Path, device: DeviceChoice) -> Result<(Flow, ModelMetadata)> {
+    let file = read_model_file(json_path)?;
+    let ModelSpec::Flow(config) = file.model;
+    let mut flow = Flow::new(config, device).map_err(|e| Error::Model {
+        file: json_path.to_owned(),
+        message: format!("invalid architecture: {e}"),
+    })?;
+    let weights = json_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&file.weights);
+    let tensors = read_tensors(&weights)?;
+    load_variables(&mut flow, &tensors, "", &weights)?;
+    flow.set_data_initialized(file.data_initialized);
+    Ok((flow, file.metadata))
+}
+
+/// Reads and checks the JSON half of a model file.
+///
+/// # Errors
+/// As [`load_flow`].
+pub fn read_model_file(json_path: &Path) -> Result<ModelFile> {
+    let text = std::fs::read_to_string(json_path).map_err(Error::io(json_path))?;
+    // Read the version first, so that a file from a newer boltzgen gets a version message
+    // rather than a confusing unknown-field error.
+    let version = serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| Error::Model {
+            file: json_path.to_owned(),
+            message: format!("not a boltzgen model file (invalid JSON: {e})"),
+        })?
+        .get("format_version")
+        .and_then(|v| v.as_u64());
+    match version {
+        Some(v) if v == FORMAT_VERSION as u64 => {}
+        Some(v) => {
+            return Err(Error::Model {
+                file: json_path.to_owned(),
+                message: format!(
+                    "model format version {v}; this boltzgen reads version {FORMAT_VERSION}"
+                ),
+            })
+        }
+        None => {
+            return Err(Error::Model {
+                file: json_path.to_owned(),
+                message: "not a boltzgen model file (no `format_version`)".into(),
+            })
+        }
+    }
+    serde_json::from_str(&text).map_err(|e| Error::Model {
+        file: json_path.to_owned(),
+        message: format!("malformed model description: {e}"),
+    })
+}
+
+/// The flow's variables under `prefix`, sorted by name.
+pub(crate) fn named_variables(flow: &Flow, prefix: &str) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = flow
+        .var_store()
+        .variables()
+        .into_iter()
+        .map(|(k, t)| (format!("{prefix}{k}"), t))
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// Writes named tensors as safetensors, atomically.
+pub(crate) fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
+    write_atomically(path, |tmp| {
+        let cpu: Vec<(String, Tensor)> = tensors
+            .iter()
+            .map(|(k, t)| {
+                (
+                    k.clone(),
+                    t.detach().to_device(tch::Device::Cpu).contiguous(),
+                )
+            })
+            .collect();
+        Tensor::write_safetensors(&cpu, tmp).map_err(|source| Error::Torch {
+            context: format!("writing {}", path.display()),
+            source,
+        })
+    })
+}
+
+/// Reads a safetensors file into a name → tensor map.
+pub(crate) fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    if !path.exists() {
+        return Err(Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "weights file not found"),
+        });
+    }
+    let tensors = Tensor::read_safetensors(path).map_err(|e| Error::Model {
+        file: path.to_owned(),
+        message: format!("not a readable safetensors file: {e}"),
+    })?;
+    Ok(tensors.into_iter().collect())
+}
+
+/// Copies `tensors[prefix + name]` into each of the flow's variables, after checking that the
+/// set of names and every shape match exactly.
+pub(crate) fn load_variables(
+    flow: &mut Flow,
+    tensors: &HashMap<String, Tensor>,
+    prefix: &str,
+    file: &Path,
+) -> Result<()> {
+    let vars = flow.var_store().variables();
+    let mut problems = Vec::new();
+    for (name, var) in &vars {
+        match tensors.get(&format!("{prefix}{name}")) {
+            None => problems.push(format!("missing tensor `{prefix}{name}`")),
+            Some(t) if t.size() != var.size() => problems.push(format!(
+                "tensor `{prefix}{name}` has shape {:?}, the architecture needs {:?}",
+                t.size(),
+                var.size()
+            )),
+            Some(_) => {}
+        }
+    }
+    for key in tensors.keys() {
+        if let Some(name) = key.strip_prefix(prefix) {
+            if !vars.contains_key(name) {
+                problems.push(format!(
+                    "unexpected tensor `{key}` (not part of this architecture)"
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        problems.sort();
+        let shown = problems.len().min(5);
+        return Err(Error::Model {
+            file: file.to_owned(),
+            message: format!(
+                "weights do not match the architecture: {}{}",
+                problems[..shown].join("; "),
+                if problems.len() > shown {
+                    format!(" (and {} more)", problems.len() - shown)
+                } else {
+                    String::new()
+                }
+            ),
+        });
+    }
+    tch::no_grad(|| {
+        for (name, mut var) in vars {
+            let src = &tensors[&format!("{prefix}{name}")];
+            var.copy_(&src.to_kind(var.kind()).to_device(var.device()));
+        }
+    });
+    Ok(())
+}

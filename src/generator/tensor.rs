@@ -42,7 +42,13 @@ pub(crate) fn tensor_to_vec(t: &Tensor) -> Result<Vec<f64>> {
 /// `[n × dim]` standard-normal noise drawn from the caller's stream (never libtorch's global
 /// generator), so that samples are reproducible from the seed alone and identical on CPU and
 /// GPU.
-pub(crate) fn standard_normal(n: usize, dim: usize, rng: &mut ChainRng, kind: Kind, device: Device) -> Result<Tensor> {
+pub(crate) fn standard_normal(
+    n: usize,
+    dim: usize,
+    rng: &mut ChainRng,
+    kind: Kind,
+    device: Device,
+) -> Result<Tensor> {
     let z: Vec<f64> = (0..n * dim).map(|_| StandardNormal.sample(rng)).collect();
     Tensor::f_from_slice(&z)
         .and_then(|t| t.f_reshape([n as i64, dim as i64]))

@@ -27,7 +27,13 @@ impl Adam {
         params.sort_by(|a, b| a.0.cmp(&b.0));
         let m = params.iter().map(|(_, p)| p.zeros_like()).collect();
         let v = params.iter().map(|(_, p)| p.zeros_like()).collect();
-        Self { params, m, v, t: 0, lr }
+        Self {
+            params,
+            m,
+            v,
+            t: 0,
+            lr,
+        }
     }
 
     pub(crate) fn set_lr(&mut self, lr: f64) {
@@ -44,12 +50,18 @@ impl Adam {
     }
 
     fn grads(&self) -> impl Iterator<Item = Tensor> + '_ {
-        self.params.iter().map(|(_, p)| p.grad()).filter(|g| g.defined())
+        self.params
+            .iter()
+            .map(|(_, p)| p.grad())
+            .filter(|g| g.defined())
     }
 
     /// Euclidean norm of all gradients together (NaN if any entry is NaN).
     pub(crate) fn grad_norm(&self) -> f64 {
-        let sq: f64 = self.grads().map(|g| g.square().sum(tch::Kind::Double).double_value(&[])).sum();
+        let sq: f64 = self
+            .grads()
+            .map(|g| g.square().sum(tch::Kind::Double).double_value(&[]))
+            .sum();
         sq.sqrt()
     }
 
@@ -97,9 +109,16 @@ impl Adam {
     }
 
     /// Restores what [`state`](Self::state) saved.
-    pub(crate) fn load_state(&mut self, t: i64, tensors: &std::collections::HashMap<String, Tensor>) -> Result<()> {
+    pub(crate) fn load_state(
+        &mut self,
+        t: i64,
+        tensors: &std::collections::HashMap<String, Tensor>,
+    ) -> Result<()> {
         for (i, (name, p)) in self.params.iter().enumerate() {
-            for (key, slot) in [(format!("adam.m.{name}"), &mut self.m[i]), (format!("adam.v.{name}"), &mut self.v[i])] {
+            for (key, slot) in [
+                (format!("adam.m.{name}"), &mut self.m[i]),
+                (format!("adam.v.{name}"), &mut self.v[i]),
+            ] {
                 let saved = tensors.get(&key).ok_or_else(|| Error::InvalidArgument {
                     name: "checkpoint".into(),
                     message: format!("optimizer state `{key}` is missing"),
@@ -107,7 +126,11 @@ impl Adam {
                 if saved.size() != p.size() {
                     return Err(Error::InvalidArgument {
                         name: "checkpoint".into(),
-                        message: format!("optimizer state `{key}` has shape {:?}, the model needs {:?}", saved.size(), p.size()),
+                        message: format!(
+                            "optimizer state `{key}` has shape {:?}, the model needs {:?}",
+                            saved.size(),
+                            p.size()
+                        ),
                     });
                 }
                 *slot = saved.to_kind(p.kind()).to_device(p.device());

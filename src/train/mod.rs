@@ -4,6 +4,7 @@
 //! The library prints nothing: progress goes to a [`TrainObserver`].
 
 mod adam;
+mod checkpoint;
 mod objective;
 
 use std::collections::HashMap;
@@ -120,9 +121,15 @@ impl TrainConfig {
             return bad("batch_size", "must be positive".into());
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return bad("learning_rate", format!("must be positive, got {}", self.learning_rate));
+            return bad(
+                "learning_rate",
+                format!("must be positive, got {}", self.learning_rate),
+            );
         }
-        if self.forward_weight < 0.0 || self.reverse_weight < 0.0 || self.forward_weight + self.reverse_weight <= 0.0 {
+        if self.forward_weight < 0.0
+            || self.reverse_weight < 0.0
+            || self.forward_weight + self.reverse_weight <= 0.0
+        {
             return bad(
                 "forward_weight",
                 "forward_weight and reverse_weight must be >= 0 and not both 0".into(),
@@ -132,14 +139,20 @@ impl TrainConfig {
             return bad("beta", format!("must be positive, got {}", self.beta));
         }
         if !(0.0..1.0).contains(&self.validation_fraction) {
-            return bad("validation_fraction", format!("must be in [0, 1), got {}", self.validation_fraction));
+            return bad(
+                "validation_fraction",
+                format!("must be in [0, 1), got {}", self.validation_fraction),
+            );
         }
         if self.eval_every == 0 {
             return bad("eval_every", "must be positive".into());
         }
         if let LrSchedule::Cosine { final_fraction } = self.schedule {
             if !(0.0..=1.0).contains(&final_fraction) {
-                return bad("schedule.final_fraction", format!("must be in [0, 1], got {final_fraction}"));
+                return bad(
+                    "schedule.final_fraction",
+                    format!("must be in [0, 1], got {final_fraction}"),
+                );
             }
         }
         Ok(())
@@ -173,16 +186,16 @@ pub struct TrainReport {
     pub steps: usize,
     /// Steps skipped by the non-finite guard.
     pub skipped_steps: usize,
-    /// Loss of the last successful step.
-    pub final_loss: f64,
+    /// Loss of the last successful step (None if none succeeded).
+    pub final_loss: Option<f64>,
     /// (step, validation NLL) at each evaluation.
     pub validation: Vec<(usize, f64)>,
     /// The best validation NLL, whose weights the model holds when early stopping is on.
     pub best_validation_nll: Option<f64>,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
-    /// Loss of every step, for the loss plot.
-    pub losses: Vec<f64>,
+    /// Loss of every step, for the loss plot (None for skipped steps).
+    pub losses: Vec<Option<f64>>,
 }
 
 /// Receives training progress; every method has a default that does nothing.
@@ -203,6 +216,18 @@ pub struct NoObserver;
 
 impl TrainObserver for NoObserver {}
 
+/// Where and how often training writes checkpoints, and whether to resume from one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointPolicy {
+    /// The checkpoint's JSON file; its tensors go next to it.
+    pub path: std::path::PathBuf,
+    /// Write a checkpoint after every this many steps (and after the last one).
+    pub every: usize,
+    /// Continue from the checkpoint at `path`. It must exist and match the flow and config:
+    /// a missing or mismatched checkpoint is an error, never a silent fresh start.
+    pub resume: bool,
+}
+
 /// Trains `flow` in place.
 ///
 /// `data` (row-major `[n × dim]`) feeds the forward-KL term, `potential` the reverse-KL
@@ -220,7 +245,33 @@ pub fn train_flow(
     config: &TrainConfig,
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainReport> {
+    train_flow_with_checkpoints(flow, data, potential, config, observer, None)
+}
+
+/// [`train_flow`] with periodic checkpoints (model, optimiser moments, step, random stream,
+/// early-stopping state), written atomically; with `resume`, it continues a checkpointed run
+/// exactly where it stopped, so that an interrupted and resumed run ends bit for bit where an
+/// uninterrupted one would (at the same libtorch thread count: matrix products split their
+/// sums by thread, so the last bits depend on it).
+///
+/// # Errors
+/// As [`train_flow`], plus [`Error::Model`] for an unreadable or mismatched checkpoint and
+/// [`Error::Io`] when one cannot be written.
+pub fn train_flow_with_checkpoints(
+    flow: &mut Flow,
+    data: Option<&[f64]>,
+    potential: Option<&dyn Potential>,
+    config: &TrainConfig,
+    observer: &mut dyn TrainObserver,
+    checkpoints: Option<&CheckpointPolicy>,
+) -> Result<TrainReport> {
     config.validate()?;
+    if checkpoints.is_some_and(|c| c.every == 0) {
+        return Err(Error::InvalidArgument {
+            name: "checkpoint_every".into(),
+            message: "must be positive".into(),
+        });
+    }
     let dim = flow.dim();
     let data = match (config.forward_weight > 0.0, data) {
         (true, None) => {
@@ -229,7 +280,12 @@ pub fn train_flow(
                 message: "the forward-KL term needs training data".into(),
             })
         }
-        (true, Some(d)) => Some(objective::DataSplit::new(d, dim, config.validation_fraction, config.seed)?),
+        (true, Some(d)) => Some(objective::DataSplit::new(
+            d,
+            dim,
+            config.validation_fraction,
+            config.seed,
+        )?),
         (false, _) => None,
     };
     let potential = match (config.reverse_weight > 0.0, potential) {
@@ -249,46 +305,63 @@ pub fn train_flow(
         (true, Some(p)) => Some(p),
         (false, _) => None,
     };
-    if let Some(d) = &data {
-        let rows = d.train_rows().min(4096);
-        flow.initialize_from_data(&d.train[..rows * dim])?;
-    }
 
-    let mut rng: ChainRng = stream(config.seed, 0);
-    let mut adam = Adam::new(flow.var_store().variables().into_iter().collect(), config.learning_rate);
+    let mut state = match checkpoints.filter(|c| c.resume) {
+        Some(policy) => checkpoint::load(&policy.path, flow, config)?,
+        None => {
+            if let Some(d) = &data {
+                let rows = d.train_rows().min(4096);
+                flow.initialize_from_data(&d.train[..rows * dim])?;
+            }
+            TrainState {
+                next_step: 0,
+                rng: stream(config.seed, 0),
+                adam: Adam::new(
+                    flow.var_store().variables().into_iter().collect(),
+                    config.learning_rate,
+                ),
+                report: TrainReport {
+                    steps: 0,
+                    skipped_steps: 0,
+                    final_loss: None,
+                    validation: Vec::new(),
+                    best_validation_nll: None,
+                    stopped_early: false,
+                    losses: Vec::with_capacity(config.steps),
+                },
+                consecutive_bad: 0,
+                best: None,
+                evaluations_without_improvement: 0,
+            }
+        }
+    };
     observer.on_start(config.steps);
 
-    let mut report = TrainReport {
-        steps: 0,
-        skipped_steps: 0,
-        final_loss: f64::NAN,
-        validation: Vec::new(),
-        best_validation_nll: None,
-        stopped_early: false,
-        losses: Vec::with_capacity(config.steps),
-    };
-    let mut consecutive_bad = 0;
-    let mut best: Option<(f64, HashMap<String, Tensor>)> = None;
-    let mut evaluations_without_improvement = 0;
-
-    for step in 0..config.steps {
+    for step in state.next_step..config.steps {
         let lr = config.learning_rate_at(step);
-        adam.set_lr(lr);
-        adam.zero_grad();
+        state.adam.set_lr(lr);
+        state.adam.zero_grad();
 
         let mut terms = objective::Terms::default();
         let mut loss = Tensor::zeros([], (tch::Kind::Double, flow.device()));
         if let Some(d) = &data {
-            let batch = d.batch(config.batch_size, &mut rng);
+            let batch = d.batch(config.batch_size, &mut state.rng);
             let nll = objective::forward_kl(flow, &batch)?;
             terms.forward_nll = Some(nll.double_value(&[]));
-            loss = loss + nll * config.forward_weight;
+            loss = &loss + nll * config.forward_weight;
         }
         if let Some(p) = potential {
-            match objective::reverse_kl(flow, p, config.beta, config.regularizer.as_ref(), config.batch_size, &mut rng)? {
+            match objective::reverse_kl(
+                flow,
+                p,
+                config.beta,
+                config.regularizer.as_ref(),
+                config.batch_size,
+                &mut state.rng,
+            )? {
                 Ok((surrogate, free_energy)) => {
                     terms.reverse_free_energy = Some(free_energy);
-                    loss = loss + surrogate * config.reverse_weight;
+                    loss = &loss + surrogate * config.reverse_weight;
                 }
                 Err(why) => terms.problem = Some(why),
             }
@@ -301,34 +374,39 @@ pub fn train_flow(
         let mut grad_norm = f64::NAN;
         if terms.problem.is_none() {
             loss.backward();
-            grad_norm = adam.grad_norm();
+            grad_norm = state.adam.grad_norm();
             if !grad_norm.is_finite() {
-                terms.problem = Some(format!("the gradient norm is {grad_norm} ({})", terms.describe()));
+                terms.problem = Some(format!(
+                    "the gradient norm is {grad_norm} ({})",
+                    terms.describe()
+                ));
             }
         }
         let skipped = terms.problem.is_some();
         if let Some(why) = &terms.problem {
-            report.skipped_steps += 1;
-            consecutive_bad += 1;
-            if consecutive_bad >= config.max_bad_steps {
+            state.report.skipped_steps += 1;
+            state.consecutive_bad += 1;
+            if state.consecutive_bad >= config.max_bad_steps {
                 return Err(Error::Training {
                     step,
                     message: format!(
-                        "{consecutive_bad} consecutive steps were not finite; the last: {why}. \
-                         Lower the learning rate, clip gradients, or set an energy regulariser"
+                        "{} consecutive steps were not finite; the last: {why}. \
+                         Lower the learning rate, clip gradients, or set an energy regulariser",
+                        state.consecutive_bad
                     ),
                 });
             }
         } else {
-            consecutive_bad = 0;
+            state.consecutive_bad = 0;
             if let Some(max) = config.clip_grad_norm {
-                adam.clip_grad_norm(grad_norm, max);
+                state.adam.clip_grad_norm(grad_norm, max);
             }
-            adam.step();
-            report.final_loss = loss_value;
+            state.adam.step();
+            state.report.final_loss = Some(loss_value);
         }
-        report.losses.push(if skipped { f64::NAN } else { loss_value });
-        report.steps = step + 1;
+        state.report.losses.push((!skipped).then_some(loss_value));
+        state.report.steps = step + 1;
+        state.next_step = step + 1;
         observer.on_step(&StepReport {
             step,
             loss: if skipped { f64::NAN } else { loss_value },
@@ -340,33 +418,57 @@ pub fn train_flow(
         });
 
         let evaluate = (step + 1) % config.eval_every == 0 || step + 1 == config.steps;
+        let mut stop = false;
         if let (true, Some(d)) = (evaluate, &data) {
             if d.validation_rows() > 0 {
                 let nll = d.validation_nll(flow)?;
-                report.validation.push((step, nll));
+                state.report.validation.push((step, nll));
                 observer.on_evaluation(step, nll);
-                if best.as_ref().is_none_or(|(b, _)| nll < *b) {
-                    best = Some((nll, snapshot(flow)));
-                    evaluations_without_improvement = 0;
+                if state.best.as_ref().is_none_or(|(b, _)| nll < *b) {
+                    state.best = Some((nll, snapshot(flow)));
+                    state.evaluations_without_improvement = 0;
                 } else {
-                    evaluations_without_improvement += 1;
+                    state.evaluations_without_improvement += 1;
                 }
-                if config.patience.is_some_and(|p| evaluations_without_improvement >= p) {
-                    report.stopped_early = true;
-                    break;
+                if config
+                    .patience
+                    .is_some_and(|p| state.evaluations_without_improvement >= p)
+                {
+                    state.report.stopped_early = true;
+                    stop = true;
                 }
             }
         }
-    }
-
-    if let Some((nll, weights)) = best {
-        report.best_validation_nll = Some(nll);
-        if config.patience.is_some() {
-            restore(flow, &weights);
+        if let Some(policy) = checkpoints {
+            if (step + 1) % policy.every == 0 || step + 1 == config.steps || stop {
+                checkpoint::save(&policy.path, flow, config, &state)?;
+            }
+        }
+        if stop {
+            break;
         }
     }
-    observer.on_finish(&report);
-    Ok(report)
+
+    if let Some((nll, weights)) = &state.best {
+        state.report.best_validation_nll = Some(*nll);
+        if config.patience.is_some() {
+            restore(flow, weights);
+        }
+    }
+    observer.on_finish(&state.report);
+    Ok(state.report)
+}
+
+/// Everything that changes from step to step: what a checkpoint holds besides the weights.
+pub(crate) struct TrainState {
+    pub(crate) next_step: usize,
+    pub(crate) rng: ChainRng,
+    pub(crate) adam: Adam,
+    pub(crate) report: TrainReport,
+    pub(crate) consecutive_bad: usize,
+    /// Best validation NLL and the weights that reached it.
+    pub(crate) best: Option<(f64, HashMap<String, Tensor>)>,
+    pub(crate) evaluations_without_improvement: usize,
 }
 
 fn snapshot(flow: &Flow) -> HashMap<String, Tensor> {

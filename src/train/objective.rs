@@ -40,10 +40,16 @@ pub(crate) struct DataSplit {
 }
 
 impl DataSplit {
-    pub(crate) fn new(data: &[f64], dim: usize, validation_fraction: f64, seed: u64) -> Result<Self> {
+    pub(crate) fn new(
+        data: &[f64],
+        dim: usize,
+        validation_fraction: f64,
+        seed: u64,
+    ) -> Result<Self> {
         if data.is_empty() || data.len() % dim != 0 {
             return Err(Error::Dimension {
-                what: "training data (length must be a positive multiple of the model dimension)".into(),
+                what: "training data (length must be a positive multiple of the model dimension)"
+                    .into(),
                 expected: dim,
                 got: data.len(),
             });
@@ -60,7 +66,11 @@ impl DataSplit {
         order.shuffle(&mut stream(seed, 1));
         let n_val = ((n as f64) * validation_fraction).floor() as usize;
         let n_val = n_val.min(n - 1);
-        let rows = |idx: &[usize]| idx.iter().flat_map(|&i| data[i * dim..(i + 1) * dim].iter().copied()).collect();
+        let rows = |idx: &[usize]| {
+            idx.iter()
+                .flat_map(|&i| data[i * dim..(i + 1) * dim].iter().copied())
+                .collect()
+        };
         Ok(Self {
             dim,
             validation: rows(&order[..n_val]),
@@ -127,7 +137,12 @@ pub(crate) fn reverse_kl(
         return Ok(Err(format!("reverse KL: {e}")));
     }
     let log_q_host = tensor_to_vec(&log_q.detach())?;
-    let free_energy = u.iter().zip(&log_q_host).map(|(u, lq)| beta * u + lq).sum::<f64>() / batch_size as f64;
+    let free_energy = u
+        .iter()
+        .zip(&log_q_host)
+        .map(|(u, lq)| beta * u + lq)
+        .sum::<f64>()
+        / batch_size as f64;
     if let Some(reg) = regularizer {
         for (ui, gi) in u.iter_mut().zip(g.chunks_exact_mut(dim)) {
             let (_, slope) = reg.apply(*ui);
@@ -140,14 +155,18 @@ pub(crate) fn reverse_kl(
         )));
     }
     if let Some(i) = g.iter().position(|v| !v.is_finite()) {
-        return Ok(Err(format!("reverse KL: the force on draw {} is not finite", i / dim)));
+        return Ok(Err(format!(
+            "reverse KL: the force on draw {} is not finite",
+            i / dim
+        )));
     }
     let g = Tensor::f_from_slice(&g)
         .and_then(|t| t.f_reshape([batch_size as i64, dim as i64]))
         .and_then(|t| t.f_to_kind(x.kind()))
         .and_then(|t| t.f_to_device(x.device()))
         .map_err(Error::torch("copying forces to the model"))?;
-    let surrogate = ((&x * &g).sum_dim_intlist(1, false, Kind::Double) * beta + log_q).mean(Kind::Double);
+    let surrogate =
+        ((&x * &g).sum_dim_intlist(1, false, Kind::Double) * beta + log_q).mean(Kind::Double);
     Ok(Ok((surrogate, free_energy)))
 }
 
@@ -190,7 +209,10 @@ mod tests {
                 let _ = &mut v;
             }
             let loss = if use_surrogate {
-                reverse_kl(&flow, &DoubleWell2D::default(), beta, None, 64, &mut rng).unwrap().unwrap().0
+                reverse_kl(&flow, &DoubleWell2D::default(), beta, None, 64, &mut rng)
+                    .unwrap()
+                    .unwrap()
+                    .0
             } else {
                 let z = flow.latent(64, &mut rng).unwrap();
                 let (x, logdet) = flow.forward_t(&z);
@@ -198,7 +220,11 @@ mod tests {
                 (torch_double_well(&x) * beta + log_q).mean(Kind::Double)
             };
             loss.backward();
-            flow.var_store().trainable_variables().iter().map(|v| v.grad().copy()).collect()
+            flow.var_store()
+                .trainable_variables()
+                .iter()
+                .map(|v| v.grad().copy())
+                .collect()
         };
         let surrogate = grads(true);
         let direct = grads(false);
@@ -209,6 +235,9 @@ mod tests {
             max_grad = max_grad.max(b.abs().max().double_value(&[]));
         }
         assert!(max_grad > 1e-3, "the check needs non-trivial gradients");
-        assert!(max_diff < 1e-10 * (1.0 + max_grad), "surrogate and autograd gradients differ by {max_diff}");
+        assert!(
+            max_diff < 1e-10 * (1.0 + max_grad),
+            "surrogate and autograd gradients differ by {max_diff}"
+        );
     }
 }

@@ -17,10 +17,20 @@ pub(crate) struct AffineCoupling {
 }
 
 impl AffineCoupling {
-    pub(crate) fn new(path: &nn::Path, split: Split, hidden: &[usize], scale_bound: f64, activation: Activation) -> Self {
+    pub(crate) fn new(
+        path: &nn::Path,
+        split: Split,
+        hidden: &[usize],
+        scale_bound: f64,
+        activation: Activation,
+    ) -> Self {
         let out = 2 * split.transformed_len();
         let net = Mlp::new(path, split.conditioning_len(), hidden, out, activation);
-        Self { split, net, scale_bound }
+        Self {
+            split,
+            net,
+            scale_bound,
+        }
     }
 
     fn shift_and_log_scale(&self, conditioning: &Tensor) -> (Tensor, Tensor) {

@@ -25,7 +25,13 @@ pub(crate) struct Mlp {
 }
 
 impl Mlp {
-    pub(crate) fn new(path: &nn::Path, input: usize, hidden: &[usize], output: usize, activation: Activation) -> Self {
+    pub(crate) fn new(
+        path: &nn::Path,
+        input: usize,
+        hidden: &[usize],
+        output: usize,
+        activation: Activation,
+    ) -> Self {
         let mut sizes = vec![input];
         sizes.extend_from_slice(hidden);
         sizes.push(output);
@@ -43,7 +49,12 @@ impl Mlp {
                 } else {
                     Default::default()
                 };
-                nn::linear(path / format!("linear{i}"), w[0] as i64, w[1] as i64, config)
+                nn::linear(
+                    path / format!("linear{i}"),
+                    w[0] as i64,
+                    w[1] as i64,
+                    config,
+                )
             })
             .collect();
         Self { layers, activation }

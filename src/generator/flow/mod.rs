@@ -115,7 +115,13 @@ impl FlowConfig {
 
     /// A neural spline flow: `couplings` rational-quadratic spline couplings with `bins` bins
     /// on `[−tail_bound, tail_bound]`, alternating halves, with an ActNorm at the data side.
-    pub fn neural_spline(dim: usize, couplings: usize, hidden: &[usize], bins: usize, tail_bound: f64) -> Self {
+    pub fn neural_spline(
+        dim: usize,
+        couplings: usize,
+        hidden: &[usize],
+        bins: usize,
+        tail_bound: f64,
+    ) -> Self {
         let mut layers: Vec<LayerSpec> = (0..couplings)
             .map(|k| LayerSpec::SplineCoupling {
                 transformed: halves(dim, k),
@@ -164,7 +170,10 @@ impl FlowConfig {
                     check_subset(self.dim, transformed).map_err(|m| bad(i, m))?;
                     check_hidden(hidden).map_err(|m| bad(i, m))?;
                     if !(*scale_bound > 0.0 && scale_bound.is_finite()) {
-                        return Err(bad(i, format!("scale_bound must be positive, got {scale_bound}")));
+                        return Err(bad(
+                            i,
+                            format!("scale_bound must be positive, got {scale_bound}"),
+                        ));
                     }
                 }
                 LayerSpec::SplineCoupling {
@@ -176,10 +185,16 @@ impl FlowConfig {
                     check_subset(self.dim, transformed).map_err(|m| bad(i, m))?;
                     check_hidden(hidden).map_err(|m| bad(i, m))?;
                     if *bins < 2 || (*bins as f64) * spline_min_bin() >= 1.0 {
-                        return Err(bad(i, format!("bins must be between 2 and 999, got {bins}")));
+                        return Err(bad(
+                            i,
+                            format!("bins must be between 2 and 999, got {bins}"),
+                        ));
                     }
                     if !(*tail_bound > 0.0 && tail_bound.is_finite()) {
-                        return Err(bad(i, format!("tail_bound must be positive, got {tail_bound}")));
+                        return Err(bad(
+                            i,
+                            format!("tail_bound must be positive, got {tail_bound}"),
+                        ));
                     }
                 }
                 LayerSpec::ActNorm => {}
@@ -187,7 +202,10 @@ impl FlowConfig {
                     let mut sorted = order.clone();
                     sorted.sort_unstable();
                     if sorted != (0..self.dim).collect::<Vec<_>>() {
-                        return Err(bad(i, format!("order must be a permutation of 0..{}", self.dim)));
+                        return Err(bad(
+                            i,
+                            format!("order must be a permutation of 0..{}", self.dim),
+                        ));
                     }
                 }
             }
@@ -321,7 +339,9 @@ impl Flow {
                         config.activation,
                     )),
                     LayerSpec::ActNorm => Layer::ActNorm(ActNorm::new(&path, config.dim)),
-                    LayerSpec::Permutation { order } => Layer::Permutation(Permutation::new(order, device)),
+                    LayerSpec::Permutation { order } => {
+                        Layer::Permutation(Permutation::new(order, device))
+                    }
                 }
             })
             .collect();
@@ -398,7 +418,7 @@ impl Flow {
         for layer in &self.layers {
             let (next, ld) = layer.forward(&x);
             x = next;
-            logdet = logdet + ld;
+            logdet = &logdet + ld;
         }
         (x, logdet)
     }
@@ -410,7 +430,7 @@ impl Flow {
         for layer in self.layers.iter().rev() {
             let (next, ld) = layer.inverse(&z);
             z = next;
-            logdet = logdet + ld;
+            logdet = &logdet + ld;
         }
         (z, logdet)
     }
@@ -418,7 +438,10 @@ impl Flow {
     /// log 𝒩(z; 0, I) per row, in float64.
     pub(crate) fn base_log_prob_t(&self, z: &Tensor) -> Tensor {
         let d = self.config.dim as f64;
-        z.to_kind(Kind::Double).square().sum_dim_intlist(1, false, Kind::Double) * -0.5
+        z.to_kind(Kind::Double)
+            .square()
+            .sum_dim_intlist(1, false, Kind::Double)
+            * -0.5
             - 0.5 * d * (2.0 * std::f64::consts::PI).ln()
     }
 

@@ -26,11 +26,17 @@ impl Permutation {
 
     pub(crate) fn forward(&self, z: &Tensor) -> (Tensor, Tensor) {
         let n = z.size()[0];
-        (z.index_select(1, &self.order), Tensor::zeros([n], (Kind::Double, z.device())))
+        (
+            z.index_select(1, &self.order),
+            Tensor::zeros([n], (Kind::Double, z.device())),
+        )
     }
 
     pub(crate) fn inverse(&self, x: &Tensor) -> (Tensor, Tensor) {
         let n = x.size()[0];
-        (x.index_select(1, &self.inverse_order), Tensor::zeros([n], (Kind::Double, x.device())))
+        (
+            x.index_select(1, &self.inverse_order),
+            Tensor::zeros([n], (Kind::Double, x.device())),
+        )
     }
 }

@@ -90,14 +90,20 @@ impl SplineCoupling {
         let (cond, moved) = self.split.split(z);
         let knots = self.knots(&cond);
         let (out, logdet) = self.spline(&moved, &knots, false);
-        (self.split.join(&cond, &out), logdet.sum_dim_intlist(1, false, Kind::Double))
+        (
+            self.split.join(&cond, &out),
+            logdet.sum_dim_intlist(1, false, Kind::Double),
+        )
     }
 
     pub(crate) fn inverse(&self, x: &Tensor) -> (Tensor, Tensor) {
         let (cond, moved) = self.split.split(x);
         let knots = self.knots(&cond);
         let (out, logdet) = self.spline(&moved, &knots, true);
-        (self.split.join(&cond, &out), logdet.sum_dim_intlist(1, false, Kind::Double))
+        (
+            self.split.join(&cond, &out),
+            logdet.sum_dim_intlist(1, false, Kind::Double),
+        )
     }
 
     /// Applies the spline (or its inverse) elementwise; returns the output and the
@@ -111,7 +117,11 @@ impl SplineCoupling {
         let k = self.bins as i64;
 
         // Bin of each input: the number of knots at or below it, minus one.
-        let search = if inverse { &knots.cum_heights } else { &knots.cum_widths };
+        let search = if inverse {
+            &knots.cum_heights
+        } else {
+            &knots.cum_widths
+        };
         let bin = x
             .ge_tensor(&search.narrow(2, 0, k))
             .sum_dim_intlist(-1, true, Kind::Int64)
@@ -144,15 +154,17 @@ impl SplineCoupling {
             let den_neg = (&a * 2.0).where_self(&positive_b.logical_not(), &one);
             let theta_pos = (&c * 2.0) / den_pos;
             let theta_neg = (-&bq + &root) / den_neg;
-            theta_pos.where_self(&positive_b, &theta_neg).clamp(0.0, 1.0)
+            theta_pos
+                .where_self(&positive_b, &theta_neg)
+                .clamp(0.0, 1.0)
         } else {
             ((&x - &x0) / &w).clamp(0.0, 1.0)
         };
         let one_minus = theta.ones_like() - &theta;
         let t1t = &theta * &one_minus;
         let denominator = &slope + &curvature * &t1t;
-        let derivative_numerator =
-            slope.square() * (&d1 * theta.square() + &slope * &t1t * 2.0 + &d0 * one_minus.square());
+        let derivative_numerator = slope.square()
+            * (&d1 * theta.square() + &slope * &t1t * 2.0 + &d0 * one_minus.square());
         let log_derivative = derivative_numerator.log() - denominator.log() * 2.0;
 
         let (out, log_derivative) = if inverse {

@@ -18,7 +18,10 @@ impl Split {
     /// `transformed` must be a non-empty proper subset of `0..dim` without repeats (checked by
     /// the config's validation).
     pub(crate) fn new(dim: usize, transformed: &[usize], device: Device) -> Self {
-        let conditioning: Vec<i64> = (0..dim).filter(|i| !transformed.contains(i)).map(|i| i as i64).collect();
+        let conditioning: Vec<i64> = (0..dim)
+            .filter(|i| !transformed.contains(i))
+            .map(|i| i as i64)
+            .collect();
         let transformed: Vec<i64> = transformed.iter().map(|&i| i as i64).collect();
         let mut restore = vec![0i64; dim];
         for (position, &column) in conditioning.iter().chain(&transformed).enumerate() {
@@ -44,7 +47,10 @@ impl Split {
 
     /// `(x_A, x_B)`.
     pub(crate) fn split(&self, x: &Tensor) -> (Tensor, Tensor) {
-        (x.index_select(1, &self.conditioning), x.index_select(1, &self.transformed))
+        (
+            x.index_select(1, &self.conditioning),
+            x.index_select(1, &self.transformed),
+        )
     }
 
     /// The inverse of [`split`](Self::split).

@@ -27,7 +27,11 @@ fn configs(dim: usize) -> Vec<(&'static str, FlowConfig)> {
             "affine",
             f64cfg(FlowConfig {
                 dim,
-                layers: vec![LayerSpec::AffineCoupling { transformed: vec![0], hidden: vec![8], scale_bound: 2.0 }],
+                layers: vec![LayerSpec::AffineCoupling {
+                    transformed: vec![0],
+                    hidden: vec![8],
+                    scale_bound: 2.0,
+                }],
                 activation: Activation::Tanh,
                 precision: Precision::Float64,
             }),
@@ -36,14 +40,24 @@ fn configs(dim: usize) -> Vec<(&'static str, FlowConfig)> {
             "spline",
             f64cfg(FlowConfig {
                 dim,
-                layers: vec![LayerSpec::SplineCoupling { transformed: vec![1, 2], hidden: vec![8], bins: 6, tail_bound: 3.0 }],
+                layers: vec![LayerSpec::SplineCoupling {
+                    transformed: vec![1, 2],
+                    hidden: vec![8],
+                    bins: 6,
+                    tail_bound: 3.0,
+                }],
                 activation: Activation::Tanh,
                 precision: Precision::Float64,
             }),
         ),
         (
             "actnorm",
-            f64cfg(FlowConfig { dim, layers: vec![LayerSpec::ActNorm], activation: Activation::Tanh, precision: Precision::Float64 }),
+            f64cfg(FlowConfig {
+                dim,
+                layers: vec![LayerSpec::ActNorm],
+                activation: Activation::Tanh,
+                precision: Precision::Float64,
+            }),
         ),
         (
             "permutation",
@@ -55,7 +69,10 @@ fn configs(dim: usize) -> Vec<(&'static str, FlowConfig)> {
             }),
         ),
         ("real_nvp", f64cfg(FlowConfig::real_nvp(dim, 4, &[16, 16]))),
-        ("neural_spline", f64cfg(FlowConfig::neural_spline(dim, 4, &[16, 16], 8, 2.5))),
+        (
+            "neural_spline",
+            f64cfg(FlowConfig::neural_spline(dim, 4, &[16, 16], 8, 2.5)),
+        ),
     ]
 }
 
@@ -111,7 +128,10 @@ fn log_det_equals_autograd_jacobian() {
         let jac = Tensor::stack(&rows, 1); // [n, dim(out), dim(in)]
         let (_, brute) = Tensor::linalg_slogdet(&jac);
         let err = (&brute - &ld).abs().max().double_value(&[]);
-        assert!(err < 1e-9, "{name}: log|det J| {err} off the autograd value");
+        assert!(
+            err < 1e-9,
+            "{name}: log|det J| {err} off the autograd value"
+        );
     }
 }
 
@@ -130,10 +150,16 @@ fn sample_and_log_prob_agree() {
 #[test]
 fn a_new_flow_is_its_base_distribution() {
     tch::manual_seed(0);
-    let f = Flow::new(FlowConfig::neural_spline(3, 2, &[8], 4, 3.0).with_precision(Precision::Float64), DeviceChoice::Cpu).unwrap();
+    let f = Flow::new(
+        FlowConfig::neural_spline(3, 2, &[8], 4, 3.0).with_precision(Precision::Float64),
+        DeviceChoice::Cpu,
+    )
+    .unwrap();
     let x = [0.3, -1.0, 4.0, 0.0, 0.0, 0.0];
     let lq = f.log_prob(&x).unwrap();
-    let base = |v: &[f64]| -0.5 * v.iter().map(|a| a * a).sum::<f64>() - 1.5 * (2.0 * std::f64::consts::PI).ln();
+    let base = |v: &[f64]| {
+        -0.5 * v.iter().map(|a| a * a).sum::<f64>() - 1.5 * (2.0 * std::f64::consts::PI).ln()
+    };
     assert!((lq[0] - base(&x[..3])).abs() < 1e-12);
     assert!((lq[1] - base(&x[3..])).abs() < 1e-12);
 }
@@ -142,7 +168,12 @@ fn a_new_flow_is_its_base_distribution() {
 fn spline_is_identity_outside_the_tail_bound() {
     let cfg = FlowConfig {
         dim: 2,
-        layers: vec![LayerSpec::SplineCoupling { transformed: vec![1], hidden: vec![8], bins: 5, tail_bound: 1.0 }],
+        layers: vec![LayerSpec::SplineCoupling {
+            transformed: vec![1],
+            hidden: vec![8],
+            bins: 5,
+            tail_bound: 1.0,
+        }],
         activation: Activation::Tanh,
         precision: Precision::Float64,
     };
@@ -151,7 +182,10 @@ fn spline_is_identity_outside_the_tail_bound() {
     assert_eq!(x[1], 1.5);
     assert_eq!(x[3], -7.0);
     assert_eq!(ld[0], 0.0);
-    assert_ne!(x[5], 0.5, "inside the interval the perturbed spline is not the identity");
+    assert_ne!(
+        x[5], 0.5,
+        "inside the interval the perturbed spline is not the identity"
+    );
 }
 
 #[test]
@@ -176,7 +210,9 @@ fn float32_log_q_is_close_to_float64() {
             v.copy_(&src[&name]);
         }
     });
-    let x: Vec<f64> = (0..400).map(|i| ((i * 7919 % 1000) as f64 / 250.0) - 2.0).collect();
+    let x: Vec<f64> = (0..400)
+        .map(|i| ((i * 7919 % 1000) as f64 / 250.0) - 2.0)
+        .collect();
     let a = f64flow.log_prob(&x).unwrap();
     let b = f32flow.log_prob(&x).unwrap();
     for (p, q) in a.iter().zip(&b) {
@@ -187,11 +223,21 @@ fn float32_log_q_is_close_to_float64() {
 #[test]
 fn bad_input_is_an_error() {
     let f = flow(FlowConfig::real_nvp(2, 2, &[4]));
-    assert!(matches!(f.log_prob(&[1.0, 2.0, 3.0]), Err(Error::Dimension { .. })));
-    assert!(matches!(f.log_prob(&[1.0, f64::NAN]), Err(Error::NonFinite { index: 1, .. })));
+    assert!(matches!(
+        f.log_prob(&[1.0, 2.0, 3.0]),
+        Err(Error::Dimension { .. })
+    ));
+    assert!(matches!(
+        f.log_prob(&[1.0, f64::NAN]),
+        Err(Error::NonFinite { index: 1, .. })
+    ));
     let bad = FlowConfig {
         dim: 3,
-        layers: vec![LayerSpec::AffineCoupling { transformed: vec![0, 1, 2], hidden: vec![4], scale_bound: 2.0 }],
+        layers: vec![LayerSpec::AffineCoupling {
+            transformed: vec![0, 1, 2],
+            hidden: vec![4],
+            scale_bound: 2.0,
+        }],
         activation: Activation::Tanh,
         precision: Precision::Float64,
     };
