@@ -4,8 +4,10 @@
 //! configurations and log-densities as `f64` slices through the [`Generator`] trait.
 
 pub mod flow;
+mod mlp;
 pub mod store;
 pub(crate) mod tensor;
+pub mod vae;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +15,8 @@ use crate::error::{Error, Result};
 use crate::rng::ChainRng;
 
 pub use flow::{Flow, FlowConfig, LayerSpec};
+pub use mlp::Activation;
+pub use vae::{JointSamples, Vae, VaeConfig};
 
 /// A batch of generator draws: configurations `x` (row-major `[n × dim]`) and their
 /// log-densities `log_q` under the generator.

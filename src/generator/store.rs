@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use super::{DeviceChoice, Flow, FlowConfig};
+use super::{DeviceChoice, Flow, FlowConfig, Vae, VaeConfig};
 use crate::error::{Error, Result};
 use crate::io::write_atomically;
 
@@ -24,6 +24,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub enum ModelSpec {
     /// A normalizing flow.
     Flow(FlowConfig),
+    /// A variational autoencoder.
+    Vae(VaeConfig),
 }
 
 /// The system a model was trained for, so that a model cannot silently be used on another.
@@ -80,19 +82,49 @@ pub fn weights_path(json_path: &Path) -> PathBuf {
 /// # Errors
 /// [`Error::Io`] or [`Error::Torch`] naming the file that could not be written.
 pub fn save_flow(flow: &Flow, json_path: &Path, metadata: ModelMetadata) -> Result<()> {
+    save_model(
+        json_path,
+        ModelSpec::Flow(flow.config().clone()),
+        flow.var_store(),
+        flow.is_data_initialized(),
+        metadata,
+    )
+}
+
+/// Saves a VAE as `json_path` plus its weights file.
+///
+/// # Errors
+/// As [`save_flow`].
+pub fn save_vae(vae: &Vae, json_path: &Path, metadata: ModelMetadata) -> Result<()> {
+    save_model(
+        json_path,
+        ModelSpec::Vae(vae.config().clone()),
+        vae.var_store(),
+        false,
+        metadata,
+    )
+}
+
+fn save_model(
+    json_path: &Path,
+    model: ModelSpec,
+    vs: &tch::nn::VarStore,
+    data_initialized: bool,
+    metadata: ModelMetadata,
+) -> Result<()> {
     let weights = weights_path(json_path);
     let file = ModelFile {
         format_version: FORMAT_VERSION,
         boltzgen_version: env!("CARGO_PKG_VERSION").to_string(),
-        model: ModelSpec::Flow(flow.config().clone()),
+        model,
         weights: weights
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        data_initialized: flow.is_data_initialized(),
+        data_initialized,
         metadata,
     };
-    write_tensors(&weights, &named_variables(flow, ""))?;
+    write_tensors(&weights, &named_variables(vs, ""))?;
     let json = serde_json::to_string_pretty(&file).map_err(|e| Error::Model {
         file: json_path.to_owned(),
         message: format!("cannot serialise the model description: {e}"),
@@ -110,7 +142,12 @@ pub fn save_flow(flow: &Flow, json_path: &Path, metadata: ModelMetadata) -> Resu
 /// extra or differently shaped tensors, each named).
 pub fn load_flow(json_path: &Path, device: DeviceChoice) -> Result<(Flow, ModelMetadata)> {
     let file = read_model_file(json_path)?;
-    let ModelSpec::Flow(config) = file.model;
+    let ModelSpec::Flow(config) = file.model else {
+        return Err(Error::Model {
+            file: json_path.to_owned(),
+            message: "this model file holds a VAE, not a flow".into(),
+        });
+    };
     let mut flow = Flow::new(config, device).map_err(|e| Error::Model {
         file: json_path.to_owned(),
         message: format!("invalid architecture: {e}"),
@@ -120,9 +157,34 @@ pub fn load_flow(json_path: &Path, device: DeviceChoice) -> Result<(Flow, ModelM
         .unwrap_or(Path::new("."))
         .join(&file.weights);
     let tensors = read_tensors(&weights)?;
-    load_variables(&mut flow, &tensors, "", &weights)?;
+    load_variables(flow.var_store_mut(), &tensors, "", &weights)?;
     flow.set_data_initialized(file.data_initialized);
     Ok((flow, file.metadata))
+}
+
+/// Loads a VAE saved by [`save_vae`].
+///
+/// # Errors
+/// As [`load_flow`].
+pub fn load_vae(json_path: &Path, device: DeviceChoice) -> Result<(Vae, ModelMetadata)> {
+    let file = read_model_file(json_path)?;
+    let ModelSpec::Vae(config) = file.model else {
+        return Err(Error::Model {
+            file: json_path.to_owned(),
+            message: "this model file holds a flow, not a VAE".into(),
+        });
+    };
+    let mut vae = Vae::new(config, device).map_err(|e| Error::Model {
+        file: json_path.to_owned(),
+        message: format!("invalid architecture: {e}"),
+    })?;
+    let weights = json_path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&file.weights);
+    let tensors = read_tensors(&weights)?;
+    load_variables(vae.var_store_mut(), &tensors, "", &weights)?;
+    Ok((vae, file.metadata))
 }
 
 /// Reads and checks the JSON half of a model file.
@@ -163,10 +225,9 @@ pub fn read_model_file(json_path: &Path) -> Result<ModelFile> {
     })
 }
 
-/// The flow's variables under `prefix`, sorted by name.
-pub(crate) fn named_variables(flow: &Flow, prefix: &str) -> Vec<(String, Tensor)> {
-    let mut v: Vec<(String, Tensor)> = flow
-        .var_store()
+/// A model's variables under `prefix`, sorted by name.
+pub(crate) fn named_variables(vs: &tch::nn::VarStore, prefix: &str) -> Vec<(String, Tensor)> {
+    let mut v: Vec<(String, Tensor)> = vs
         .variables()
         .into_iter()
         .map(|(k, t)| (format!("{prefix}{k}"), t))
@@ -209,15 +270,15 @@ pub(crate) fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     Ok(tensors.into_iter().collect())
 }
 
-/// Copies `tensors[prefix + name]` into each of the flow's variables, after checking that the
-/// set of names and every shape match exactly.
+/// Copies `tensors[prefix + name]` into each of the model's variables, after checking that
+/// the set of names and every shape match exactly.
 pub(crate) fn load_variables(
-    flow: &mut Flow,
+    vs: &mut tch::nn::VarStore,
     tensors: &HashMap<String, Tensor>,
     prefix: &str,
     file: &Path,
 ) -> Result<()> {
-    let vars = flow.var_store().variables();
+    let vars = vs.variables();
     let mut problems = Vec::new();
     for (name, var) in &vars {
         match tensors.get(&format!("{prefix}{name}")) {

@@ -64,7 +64,7 @@ pub(crate) fn save(
         .and_then(|t| serde_json::from_str::<CheckpointFile>(&t).ok())
         .map(|c| json.with_file_name(c.tensors));
 
-    let mut tensors = named_variables(flow, "model.");
+    let mut tensors = named_variables(flow.var_store(), "model.");
     let (adam_step, adam_state) = state.adam.state();
     tensors.extend(adam_state);
     if let Some((_, best)) = &state.best {
@@ -137,7 +137,7 @@ pub(crate) fn load(json: &Path, flow: &mut Flow, config: &TrainConfig) -> Result
     }
     let tensor_file = json.with_file_name(&file.tensors);
     let tensors = read_tensors(&tensor_file)?;
-    load_variables(flow, &tensors, "model.", &tensor_file)?;
+    load_variables(flow.var_store_mut(), &tensors, "model.", &tensor_file)?;
     flow.set_data_initialized(file.data_initialized);
     let mut adam = Adam::new(
         flow.var_store().variables().into_iter().collect(),

@@ -6,6 +6,7 @@
 mod adam;
 mod checkpoint;
 mod objective;
+mod vae;
 
 use std::collections::HashMap;
 
@@ -19,6 +20,7 @@ use crate::generator::{Flow, Generator};
 use crate::rng::{stream, ChainRng};
 
 use adam::Adam;
+pub use vae::{latent_diagnostics, train_vae, LatentDiagnostics, VaeObjective};
 
 /// Learning-rate schedule (after the linear warm-up).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -110,7 +112,7 @@ impl TrainConfig {
         }
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |name: &str, message: String| {
             Err(Error::InvalidArgument {
                 name: name.into(),

@@ -2,8 +2,8 @@
 
 use tch::{nn, Kind, Tensor};
 
-use super::mlp::{Activation, Mlp};
 use super::split::Split;
+use crate::generator::mlp::{Activation, Mlp};
 
 /// `x_B = z_B ⊙ exp(s(z_A)) + t(z_A)`, `x_A = z_A`, with `s = c · tanh(ŝ / c)`.
 ///

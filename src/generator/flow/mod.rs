@@ -9,7 +9,6 @@
 
 mod actnorm;
 mod affine;
-mod mlp;
 mod permutation;
 mod spline;
 mod split;
@@ -22,7 +21,7 @@ use super::{DeviceChoice, Generator, Precision, Samples};
 use crate::error::{Error, Result};
 use crate::rng::ChainRng;
 
-pub use mlp::Activation;
+pub use super::mlp::Activation;
 
 use actnorm::ActNorm;
 use affine::AffineCoupling;

@@ -2,8 +2,8 @@
 
 use tch::{nn, Kind, Tensor};
 
-use super::mlp::{Activation, Mlp};
 use super::split::Split;
+use crate::generator::mlp::{Activation, Mlp};
 
 /// Smallest bin width and height, as a fraction of the interval: keeps every bin invertible
 /// and the slopes bounded.
