@@ -342,7 +342,6 @@ pub fn train_flow_with_checkpoints(
     for step in state.next_step..config.steps {
         let lr = config.learning_rate_at(step);
         state.adam.set_lr(lr);
-        state.adam.zero_grad();
 
         let mut terms = objective::Terms::default();
         let mut loss = Tensor::zeros([], (tch::Kind::Double, flow.device()));
@@ -375,8 +374,7 @@ pub fn train_flow_with_checkpoints(
         }
         let mut grad_norm = f64::NAN;
         if terms.problem.is_none() {
-            loss.backward();
-            grad_norm = state.adam.grad_norm();
+            grad_norm = state.adam.compute_gradients(&loss);
             if !grad_norm.is_finite() {
                 terms.problem = Some(format!(
                     "the gradient norm is {grad_norm} ({})",
@@ -400,10 +398,7 @@ pub fn train_flow_with_checkpoints(
             }
         } else {
             state.consecutive_bad = 0;
-            if let Some(max) = config.clip_grad_norm {
-                state.adam.clip_grad_norm(grad_norm, max);
-            }
-            state.adam.step();
+            state.adam.step(grad_norm, config.clip_grad_norm);
             state.report.final_loss = Some(loss_value);
         }
         state.report.losses.push((!skipped).then_some(loss_value));

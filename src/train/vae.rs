@@ -96,7 +96,6 @@ pub fn train_vae(
     for step in 0..config.steps {
         let lr = config.learning_rate_at(step);
         adam.set_lr(lr);
-        adam.zero_grad();
         let warm = if objective.kl_warmup_steps == 0 {
             1.0
         } else {
@@ -129,8 +128,7 @@ pub fn train_vae(
             .then(|| format!("the loss is {loss_value} (negative ELBO {neg_elbo})"));
         let mut grad_norm = f64::NAN;
         if problem.is_none() {
-            loss.backward();
-            grad_norm = adam.grad_norm();
+            grad_norm = adam.compute_gradients(&loss);
             if !grad_norm.is_finite() {
                 problem = Some(format!(
                     "the gradient norm is {grad_norm} (negative ELBO {neg_elbo})"
@@ -151,10 +149,7 @@ pub fn train_vae(
             }
         } else {
             consecutive_bad = 0;
-            if let Some(max) = config.clip_grad_norm {
-                adam.clip_grad_norm(grad_norm, max);
-            }
-            adam.step();
+            adam.step(grad_norm, config.clip_grad_norm);
             report.final_loss = Some(loss_value);
         }
         report.losses.push((!skipped).then_some(loss_value));

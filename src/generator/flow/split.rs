@@ -12,6 +12,10 @@ pub(crate) struct Split {
     restore: Tensor,
     n_conditioning: usize,
     n_transformed: usize,
+    /// When both sets are contiguous ranges (the alternating halves of the standard flows),
+    /// whether the conditioning block comes first: split and join are then `narrow` and
+    /// `cat`, avoiding two gathers per layer.
+    contiguous: Option<bool>,
 }
 
 impl Split {
@@ -27,8 +31,14 @@ impl Split {
         for (position, &column) in conditioning.iter().chain(&transformed).enumerate() {
             restore[column as usize] = position as i64;
         }
+        let is_range = |v: &[i64]| v.windows(2).all(|w| w[1] == w[0] + 1);
+        let contiguous = (is_range(&conditioning) && is_range(&transformed)).then(|| {
+            // Two contiguous blocks covering 0..dim: one of them starts at 0.
+            conditioning.first() == Some(&0)
+        });
         let to = |v: &[i64]| Tensor::from_slice(v).to_kind(Kind::Int64).to_device(device);
         Self {
+            contiguous,
             n_conditioning: conditioning.len(),
             n_transformed: transformed.len(),
             conditioning: to(&conditioning),
@@ -55,6 +65,10 @@ impl Split {
 
     /// The inverse of [`split`](Self::split).
     pub(crate) fn join(&self, a: &Tensor, b: &Tensor) -> Tensor {
-        Tensor::cat(&[a, b], 1).index_select(1, &self.restore)
+        match self.contiguous {
+            Some(true) => Tensor::cat(&[a, b], 1),
+            Some(false) => Tensor::cat(&[b, a], 1),
+            None => Tensor::cat(&[a, b], 1).index_select(1, &self.restore),
+        }
     }
 }
