@@ -9,6 +9,7 @@
 pub mod error;
 pub mod generator;
 pub mod io;
+pub mod reweight;
 pub mod rng;
 pub mod train;
 

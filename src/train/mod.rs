@@ -58,6 +58,12 @@ pub struct TrainConfig {
     pub reverse_weight: f64,
     /// Inverse temperature of the target exp(−βU) for the reverse-KL term.
     pub beta: f64,
+    /// Temperature annealing against mode collapse: the reverse-KL term starts at this
+    /// inverse temperature (below `beta`, i.e. hotter, where the modes merge) and moves
+    /// geometrically to `beta` over `anneal_steps`. None: train at `beta` throughout.
+    pub anneal_from_beta: Option<f64>,
+    /// Steps of the annealing ramp.
+    pub anneal_steps: usize,
     /// Training-only energy regulariser (None: raw energies).
     pub regularizer: Option<EnergyRegularizer>,
     /// Fraction of the data held out for validation.
@@ -85,6 +91,8 @@ impl Default for TrainConfig {
             forward_weight: 1.0,
             reverse_weight: 0.0,
             beta: 1.0,
+            anneal_from_beta: None,
+            anneal_steps: 0,
             regularizer: None,
             validation_fraction: 0.1,
             eval_every: 100,
@@ -96,6 +104,15 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The reverse-KL inverse temperature at `step`: geometric from `anneal_from_beta` to
+    /// `beta` over `anneal_steps`, then `beta`.
+    pub fn beta_at(&self, step: usize) -> f64 {
+        match self.anneal_from_beta {
+            Some(b0) if step < self.anneal_steps => b0 * (self.beta / b0).powf(step as f64 / self.anneal_steps as f64),
+            _ => self.beta,
+        }
+    }
+
     /// The learning rate at `step` (0-based).
     pub fn learning_rate_at(&self, step: usize) -> f64 {
         if step < self.warmup_steps {
@@ -139,6 +156,11 @@ impl TrainConfig {
         }
         if !(self.beta > 0.0 && self.beta.is_finite()) {
             return bad("beta", format!("must be positive, got {}", self.beta));
+        }
+        if let Some(b0) = self.anneal_from_beta {
+            if !(b0 > 0.0 && b0.is_finite()) {
+                return bad("anneal_from_beta", format!("must be positive, got {b0}"));
+            }
         }
         if !(0.0..1.0).contains(&self.validation_fraction) {
             return bad(
@@ -355,7 +377,7 @@ pub fn train_flow_with_checkpoints(
             match objective::reverse_kl(
                 flow,
                 p,
-                config.beta,
+                config.beta_at(step),
                 config.regularizer.as_ref(),
                 config.batch_size,
                 &mut state.rng,
