@@ -18,10 +18,21 @@ use boltzgen::rng::stream;
 use boltzgen::train::{train_flow, LrSchedule, TrainConfig};
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
-fn report<P: Potential + ExactLogZ>(name: &str, flow: &Flow, target: &P, n: usize, seconds: f64, x_index: usize, exact_fraction: f64) {
+fn report<P: Potential + ExactLogZ>(
+    name: &str,
+    flow: &Flow,
+    target: &P,
+    n: usize,
+    seconds: f64,
+    x_index: usize,
+    exact_fraction: f64,
+) {
     let s = flow.sample(n, &mut stream(99, 0)).expect("sampling");
     let mut u = vec![0.0; n];
     target.energies(&s.x, &mut u).expect("energies");
@@ -32,14 +43,17 @@ fn report<P: Potential + ExactLogZ>(name: &str, flow: &Flow, target: &P, n: usiz
     // Fraction of x > 0: over pairs for ManyWell (every even coordinate), over the one x for
     // the double well.
     let pairs: Vec<usize> = (x_index..dim).step_by(2).collect();
-    let f: Vec<f64> = s
-        .x
-        .chunks_exact(dim)
-        .map(|c| pairs.iter().filter(|&&i| c[i] > 0.0).count() as f64 / pairs.len() as f64)
-        .collect();
+    let f: Vec<f64> =
+        s.x.chunks_exact(dim)
+            .map(|c| pairs.iter().filter(|&&i| c[i] > 0.0).count() as f64 / pairs.len() as f64)
+            .collect();
     let frac = w.expectation(&f).expect("expectation");
     let raw = f.iter().sum::<f64>() / n as f64;
-    println!("{name}: trained {seconds:.0} s; {n} draws, Kish ESS {:.1} %, invalid {}", 100.0 * w.ess_fraction(), w.invalid());
+    println!(
+        "{name}: trained {seconds:.0} s; {n} draws, Kish ESS {:.1} %, invalid {}",
+        100.0 * w.ess_fraction(),
+        w.invalid()
+    );
     println!(
         "{name}: log Z estimate {:.4} ± {:.4}, exact {exact:.4}, error {:+.4}",
         log_z.value,
@@ -55,13 +69,19 @@ fn report<P: Potential + ExactLogZ>(name: &str, flow: &Flow, target: &P, n: usiz
 fn double_well() {
     let target = DoubleWell2D::default();
     tch::manual_seed(0);
-    let mut flow = Flow::new(FlowConfig::neural_spline(2, 6, &[64, 64], 10, 5.0), DeviceChoice::Cpu).expect("flow");
+    let mut flow = Flow::new(
+        FlowConfig::neural_spline(2, 6, &[64, 64], 10, 5.0),
+        DeviceChoice::Cpu,
+    )
+    .expect("flow");
     let steps = env_usize("DOUBLE_WELL_STEPS", 3000);
     let config = TrainConfig {
         steps,
         batch_size: 512,
         learning_rate: 3e-3,
-        schedule: LrSchedule::Cosine { final_fraction: 0.02 },
+        schedule: LrSchedule::Cosine {
+            final_fraction: 0.02,
+        },
         forward_weight: 0.0,
         reverse_weight: 1.0,
         anneal_from_beta: Some(0.1),
@@ -69,21 +89,44 @@ fn double_well() {
         ..TrainConfig::default()
     };
     let t = Instant::now();
-    train_flow(&mut flow, None, Some(&target), &config, &mut boltzgen::train::NoObserver).expect("training");
-    let exact = target.x_probability(0.0, f64::INFINITY, 1.0).expect("exact");
-    report("double_well", &flow, &target, 100_000, t.elapsed().as_secs_f64(), 0, exact);
+    train_flow(
+        &mut flow,
+        None,
+        Some(&target),
+        &config,
+        &mut boltzgen::train::NoObserver,
+    )
+    .expect("training");
+    let exact = target
+        .x_probability(0.0, f64::INFINITY, 1.0)
+        .expect("exact");
+    report(
+        "double_well",
+        &flow,
+        &target,
+        100_000,
+        t.elapsed().as_secs_f64(),
+        0,
+        exact,
+    );
 }
 
 fn many_well() {
     let target = ManyWell::new(32).expect("target");
     tch::manual_seed(0);
-    let mut flow = Flow::new(FlowConfig::neural_spline(32, 8, &[128, 128], 10, 5.0), DeviceChoice::Cpu).expect("flow");
+    let mut flow = Flow::new(
+        FlowConfig::neural_spline(32, 8, &[128, 128], 10, 5.0),
+        DeviceChoice::Cpu,
+    )
+    .expect("flow");
     let steps = env_usize("MANY_WELL_STEPS", 4000);
     let config = TrainConfig {
         steps,
         batch_size: 256,
         learning_rate: 1e-3,
-        schedule: LrSchedule::Cosine { final_fraction: 0.02 },
+        schedule: LrSchedule::Cosine {
+            final_fraction: 0.02,
+        },
         forward_weight: 0.0,
         reverse_weight: 1.0,
         anneal_from_beta: Some(0.1),
@@ -91,9 +134,26 @@ fn many_well() {
         ..TrainConfig::default()
     };
     let t = Instant::now();
-    train_flow(&mut flow, None, Some(&target), &config, &mut boltzgen::train::NoObserver).expect("training");
-    let exact = target.pair_x_probability(0.0, f64::INFINITY, 1.0).expect("exact");
-    report("many_well_32", &flow, &target, 100_000, t.elapsed().as_secs_f64(), 0, exact);
+    train_flow(
+        &mut flow,
+        None,
+        Some(&target),
+        &config,
+        &mut boltzgen::train::NoObserver,
+    )
+    .expect("training");
+    let exact = target
+        .pair_x_probability(0.0, f64::INFINITY, 1.0)
+        .expect("exact");
+    report(
+        "many_well_32",
+        &flow,
+        &target,
+        100_000,
+        t.elapsed().as_secs_f64(),
+        0,
+        exact,
+    );
 }
 
 fn main() {

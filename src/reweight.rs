@@ -57,7 +57,11 @@ impl ImportanceWeights {
                 log_w.push(-beta * u - lq);
             }
         }
-        let max = log_w.iter().copied().filter(|v| !v.is_nan()).fold(f64::NEG_INFINITY, f64::max);
+        let max = log_w
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .fold(f64::NEG_INFINITY, f64::max);
         if !max.is_finite() {
             return Err(Error::InvalidArgument {
                 name: "energies".into(),
@@ -70,7 +74,14 @@ impl ImportanceWeights {
             sum += w;
             sum_sq += w * w;
         }
-        Ok(Self { log_w, zero_weight, invalid, max, sum, sum_sq })
+        Ok(Self {
+            log_w,
+            zero_weight,
+            invalid,
+            max,
+            sum,
+            sum_sq,
+        })
     }
 
     /// Number of draws (including zero-weight and invalid ones).
@@ -173,7 +184,8 @@ mod tests {
 
     #[test]
     fn infinite_energies_count_as_zero_weight_and_nan_as_invalid() {
-        let w = ImportanceWeights::new(1.0, &[0.0, f64::INFINITY, f64::NAN], &[0.0, 0.0, 0.0]).unwrap();
+        let w =
+            ImportanceWeights::new(1.0, &[0.0, f64::INFINITY, f64::NAN], &[0.0, 0.0, 0.0]).unwrap();
         assert_eq!(w.zero_weight(), 1);
         assert_eq!(w.invalid(), 1);
         // Ẑ = (1 + 0) / 2: the zero-weight draw stays in the denominator.

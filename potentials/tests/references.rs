@@ -139,6 +139,9 @@ fn chi_square_bound(bins: usize) -> f64 {
     dof + 4.0 * (2.0 * dof).sqrt()
 }
 
+/// Power check, done once: lowering the envelope bound below the true maximum ratio
+/// (`log_bound = max_log_ratio − 1`, so the envelope no longer dominates and rejection is
+/// biased) gave chi² = 970 on 29 bins at β = 0.3, against a bound of 58.
 #[test]
 fn quartic_sampler_matches_the_quadrature_histogram() {
     for (f, beta) in [

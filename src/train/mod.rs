@@ -108,7 +108,9 @@ impl TrainConfig {
     /// `beta` over `anneal_steps`, then `beta`.
     pub fn beta_at(&self, step: usize) -> f64 {
         match self.anneal_from_beta {
-            Some(b0) if step < self.anneal_steps => b0 * (self.beta / b0).powf(step as f64 / self.anneal_steps as f64),
+            Some(b0) if step < self.anneal_steps => {
+                b0 * (self.beta / b0).powf(step as f64 / self.anneal_steps as f64)
+            }
             _ => self.beta,
         }
     }
