@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use boltzgen::generator::{
-    Activation, DeviceChoice, Flow, FlowConfig, Generator, LayerSpec, Precision,
+    Activation, BaseSpec, DeviceChoice, Flow, FlowConfig, Generator, LayerSpec, Precision,
 };
 use boltzgen::potentials::ManyWell;
 use boltzgen::rng::stream;
@@ -63,6 +63,7 @@ fn main() {
     let config = FlowConfig {
         dim,
         layers,
+        base: BaseSpec::StandardNormal,
         activation: Activation::LeakyRelu,
         precision: Precision::Float32,
     };

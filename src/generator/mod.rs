@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::rng::ChainRng;
 
-pub use flow::{Flow, FlowConfig, LayerSpec};
+pub use flow::{BaseSpec, Flow, FlowConfig, LayerSpec};
 pub use mlp::Activation;
 pub use vae::{JointSamples, Vae, VaeConfig};
 

@@ -66,14 +66,39 @@ pub enum LayerSpec {
     },
 }
 
+/// The base distribution of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BaseSpec {
+    /// 𝒩(0, I) in `dim` coordinates; the layers act on all of them.
+    #[default]
+    StandardNormal,
+    /// The mean-free (centre-of-mass-free) Gaussian of `n_particles` in `spatial_dim`
+    /// dimensions. The layers act on (n − 1)·d internal coordinates, which a fixed orthonormal
+    /// (Helmert) basis embeds into the centre-of-mass-free subspace of ℝ^{n·d}. Every draw has
+    /// its centre of mass at the origin, and log q is the density on that (n − 1)·d-dimensional
+    /// subspace; `log_prob` of any configuration first removes its centre of mass, which
+    /// translation-invariant potentials do not see.
+    MeanFree {
+        /// Number of particles n.
+        n_particles: usize,
+        /// Spatial dimension d.
+        spatial_dim: usize,
+    },
+}
+
 /// The architecture of a flow: everything needed to rebuild it before loading weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowConfig {
-    /// Number of coordinates.
+    /// Number of coordinates of a configuration.
     pub dim: usize,
-    /// Layers, applied in this order from latent to configuration space.
+    /// Layers, applied in this order from latent to configuration space, on
+    /// [`latent_dim`](FlowConfig::latent_dim) coordinates.
     pub layers: Vec<LayerSpec>,
+    /// Base distribution.
+    #[serde(default)]
+    pub base: BaseSpec,
     /// Hidden-layer non-linearity of every conditioner.
     #[serde(default)]
     pub activation: Activation,
@@ -107,6 +132,7 @@ impl FlowConfig {
         Self {
             dim,
             layers,
+            base: BaseSpec::StandardNormal,
             activation: Activation::LeakyRelu,
             precision: Precision::Float32,
         }
@@ -133,8 +159,45 @@ impl FlowConfig {
         Self {
             dim,
             layers,
+            base: BaseSpec::StandardNormal,
             activation: Activation::LeakyRelu,
             precision: Precision::Float32,
+        }
+    }
+
+    /// Turns a flow built for (n − 1)·d coordinates into a flow on `n_particles` in
+    /// `spatial_dim` dimensions with the mean-free Gaussian base (see [`BaseSpec::MeanFree`]):
+    /// `FlowConfig::neural_spline((n - 1) * d, ..).mean_free(n, d)`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] unless `dim == (n − 1)·d` and n ≥ 2.
+    pub fn mean_free(mut self, n_particles: usize, spatial_dim: usize) -> Result<Self> {
+        if n_particles < 2 || spatial_dim == 0 || self.dim != (n_particles - 1) * spatial_dim {
+            return Err(Error::InvalidArgument {
+                name: "base".into(),
+                message: format!(
+                    "a mean-free base for {n_particles} particles in {spatial_dim}-D needs layers on {} coordinates, these have {}",
+                    n_particles.saturating_sub(1) * spatial_dim,
+                    self.dim
+                ),
+            });
+        }
+        self.dim = n_particles * spatial_dim;
+        self.base = BaseSpec::MeanFree {
+            n_particles,
+            spatial_dim,
+        };
+        Ok(self)
+    }
+
+    /// Number of coordinates the layers act on: `dim`, or (n − 1)·d with a mean-free base.
+    pub fn latent_dim(&self) -> usize {
+        match self.base {
+            BaseSpec::StandardNormal => self.dim,
+            BaseSpec::MeanFree {
+                n_particles,
+                spatial_dim,
+            } => n_particles.saturating_sub(1) * spatial_dim,
         }
     }
 
@@ -159,6 +222,22 @@ impl FlowConfig {
                 message: "must be positive".into(),
             });
         }
+        if let BaseSpec::MeanFree {
+            n_particles,
+            spatial_dim,
+        } = self.base
+        {
+            if n_particles < 2 || n_particles * spatial_dim != self.dim {
+                return Err(Error::InvalidArgument {
+                    name: "base".into(),
+                    message: format!(
+                        "{n_particles} particles in {spatial_dim}-D do not make {} coordinates",
+                        self.dim
+                    ),
+                });
+            }
+        }
+        let dim = self.latent_dim();
         for (i, layer) in self.layers.iter().enumerate() {
             match layer {
                 LayerSpec::AffineCoupling {
@@ -166,7 +245,7 @@ impl FlowConfig {
                     hidden,
                     scale_bound,
                 } => {
-                    check_subset(self.dim, transformed).map_err(|m| bad(i, m))?;
+                    check_subset(dim, transformed).map_err(|m| bad(i, m))?;
                     check_hidden(hidden).map_err(|m| bad(i, m))?;
                     if !(*scale_bound > 0.0 && scale_bound.is_finite()) {
                         return Err(bad(
@@ -181,7 +260,7 @@ impl FlowConfig {
                     bins,
                     tail_bound,
                 } => {
-                    check_subset(self.dim, transformed).map_err(|m| bad(i, m))?;
+                    check_subset(dim, transformed).map_err(|m| bad(i, m))?;
                     check_hidden(hidden).map_err(|m| bad(i, m))?;
                     if *bins < 2 || (*bins as f64) * spline_min_bin() >= 1.0 {
                         return Err(bad(
@@ -200,11 +279,8 @@ impl FlowConfig {
                 LayerSpec::Permutation { order } => {
                     let mut sorted = order.clone();
                     sorted.sort_unstable();
-                    if sorted != (0..self.dim).collect::<Vec<_>>() {
-                        return Err(bad(
-                            i,
-                            format!("order must be a permutation of 0..{}", self.dim),
-                        ));
+                    if sorted != (0..dim).collect::<Vec<_>>() {
+                        return Err(bad(i, format!("order must be a permutation of 0..{dim}")));
                     }
                 }
             }
@@ -291,6 +367,33 @@ pub struct Flow {
     /// Whether the ActNorm layers have seen data (saved with the model, so a loaded model is
     /// never re-initialised).
     data_initialized: bool,
+    /// For a mean-free base: the orthonormal basis E (`[n·d, (n−1)·d]`) of the
+    /// centre-of-mass-free subspace; x = E y and y = Eᵀ x.
+    embedding: Option<Tensor>,
+}
+
+/// The Helmert basis of the centre-of-mass-free subspace of n particles in d dimensions, as
+/// an `[n·d, (n−1)·d]` matrix with orthonormal columns orthogonal to every translation.
+///
+/// Column (k, a) for k = 1..n−1 puts 1/√(k(k+1)) on coordinate a of particles 0..k−1 and
+/// −k/√(k(k+1)) on particle k.
+fn helmert_embedding(n: usize, d: usize, kind: Kind, device: Device) -> Tensor {
+    let cols = (n - 1) * d;
+    let mut e = vec![0.0f64; n * d * cols];
+    for k in 1..n {
+        let norm = ((k * (k + 1)) as f64).sqrt();
+        for a in 0..d {
+            let col = (k - 1) * d + a;
+            for i in 0..k {
+                e[(i * d + a) * cols + col] = 1.0 / norm;
+            }
+            e[(k * d + a) * cols + col] = -(k as f64) / norm;
+        }
+    }
+    Tensor::from_slice(&e)
+        .reshape([(n * d) as i64, cols as i64])
+        .to_kind(kind)
+        .to_device(device)
 }
 
 impl Flow {
@@ -306,6 +409,7 @@ impl Flow {
         let device = device.device()?;
         let mut vs = nn::VarStore::new(device);
         let root = vs.root();
+        let latent_dim = config.latent_dim();
         let layers = config
             .layers
             .iter()
@@ -319,7 +423,7 @@ impl Flow {
                         scale_bound,
                     } => Layer::Affine(AffineCoupling::new(
                         &path,
-                        Split::new(config.dim, transformed, device),
+                        Split::new(latent_dim, transformed, device),
                         hidden,
                         *scale_bound,
                         config.activation,
@@ -331,13 +435,13 @@ impl Flow {
                         tail_bound,
                     } => Layer::Spline(SplineCoupling::new(
                         &path,
-                        Split::new(config.dim, transformed, device),
+                        Split::new(latent_dim, transformed, device),
                         hidden,
                         *bins,
                         *tail_bound,
                         config.activation,
                     )),
-                    LayerSpec::ActNorm => Layer::ActNorm(ActNorm::new(&path, config.dim)),
+                    LayerSpec::ActNorm => Layer::ActNorm(ActNorm::new(&path, latent_dim)),
                     LayerSpec::Permutation { order } => {
                         Layer::Permutation(Permutation::new(order, device))
                     }
@@ -346,6 +450,13 @@ impl Flow {
             .collect();
         let kind = config.precision.kind();
         vs.set_kind(kind);
+        let embedding = match config.base {
+            BaseSpec::StandardNormal => None,
+            BaseSpec::MeanFree {
+                n_particles,
+                spatial_dim,
+            } => Some(helmert_embedding(n_particles, spatial_dim, kind, device)),
+        };
         Ok(Self {
             config,
             vs,
@@ -353,6 +464,7 @@ impl Flow {
             kind,
             device,
             data_initialized: false,
+            embedding,
         })
     }
 
@@ -397,7 +509,12 @@ impl Flow {
         if self.data_initialized {
             return Ok(());
         }
-        let mut h = batch_to_tensor(x, self.config.dim, self.kind, self.device)?;
+        let mut h = self.project(&batch_to_tensor(
+            x,
+            self.config.dim,
+            self.kind,
+            self.device,
+        )?);
         tch::no_grad(|| {
             for layer in self.layers.iter_mut().rev() {
                 if let Layer::ActNorm(a) = layer {
@@ -410,7 +527,17 @@ impl Flow {
         Ok(())
     }
 
-    /// `(x, log|det J_f(z)|)` for a latent batch, differentiable.
+    /// Configurations to the coordinates the layers see: `Eᵀ x` (dropping the centre of
+    /// mass) with a mean-free base, `x` otherwise.
+    fn project(&self, x: &Tensor) -> Tensor {
+        match &self.embedding {
+            Some(e) => x.matmul(e),
+            None => x.shallow_clone(),
+        }
+    }
+
+    /// `(x, log|det J_f(z)|)` for a latent batch, differentiable. With a mean-free base the
+    /// final embedding is an isometry onto the subspace and adds nothing to the log-det.
     pub(crate) fn forward_t(&self, z: &Tensor) -> (Tensor, Tensor) {
         let mut x = z.shallow_clone();
         let mut logdet = Tensor::zeros([z.size()[0]], (Kind::Double, self.device));
@@ -419,12 +546,16 @@ impl Flow {
             x = next;
             logdet = &logdet + ld;
         }
+        let x = match &self.embedding {
+            Some(e) => x.matmul(&e.tr()),
+            None => x,
+        };
         (x, logdet)
     }
 
     /// `(z, log|det J_{f⁻¹}(x)|)`, differentiable.
     pub(crate) fn inverse_t(&self, x: &Tensor) -> (Tensor, Tensor) {
-        let mut z = x.shallow_clone();
+        let mut z = self.project(x);
         let mut logdet = Tensor::zeros([x.size()[0]], (Kind::Double, self.device));
         for layer in self.layers.iter().rev() {
             let (next, ld) = layer.inverse(&z);
@@ -434,9 +565,9 @@ impl Flow {
         (z, logdet)
     }
 
-    /// log 𝒩(z; 0, I) per row, in float64.
+    /// log 𝒩(z; 0, I) per row, in float64 (z has `latent_dim` coordinates).
     pub(crate) fn base_log_prob_t(&self, z: &Tensor) -> Tensor {
-        let d = self.config.dim as f64;
+        let d = self.config.latent_dim() as f64;
         z.to_kind(Kind::Double)
             .square()
             .sum_dim_intlist(1, false, Kind::Double)
@@ -452,16 +583,16 @@ impl Flow {
 
     /// Latent noise for `n` draws from the caller's stream.
     pub(crate) fn latent(&self, n: usize, rng: &mut ChainRng) -> Result<Tensor> {
-        standard_normal(n, self.config.dim, rng, self.kind, self.device)
+        standard_normal(n, self.config.latent_dim(), rng, self.kind, self.device)
     }
 
     /// Pushes latent points through the flow: `x = f(z)` and `log|det J_f(z)|`, as host
-    /// vectors (`z` row-major `[n × dim]`).
+    /// vectors (`z` row-major `[n × latent_dim]`).
     ///
     /// # Errors
     /// As [`Generator::log_prob`].
     pub fn forward(&self, z: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
-        let z = batch_to_tensor(z, self.config.dim, self.kind, self.device)?;
+        let z = batch_to_tensor(z, self.config.latent_dim(), self.kind, self.device)?;
         let (x, logdet) = tch::no_grad(|| self.forward_t(&z));
         Ok((tensor_to_vec(&x)?, tensor_to_vec(&logdet)?))
     }

@@ -32,6 +32,7 @@ fn configs(dim: usize) -> Vec<(&'static str, FlowConfig)> {
                     hidden: vec![8],
                     scale_bound: 2.0,
                 }],
+                base: BaseSpec::StandardNormal,
                 activation: Activation::Tanh,
                 precision: Precision::Float64,
             }),
@@ -46,6 +47,7 @@ fn configs(dim: usize) -> Vec<(&'static str, FlowConfig)> {
                     bins: 6,
                     tail_bound: 3.0,
                 }],
+                base: BaseSpec::StandardNormal,
                 activation: Activation::Tanh,
                 precision: Precision::Float64,
             }),
@@ -55,6 +57,7 @@ fn configs(dim: usize) -> Vec<(&'static str, FlowConfig)> {
             f64cfg(FlowConfig {
                 dim,
                 layers: vec![LayerSpec::ActNorm],
+                base: BaseSpec::StandardNormal,
                 activation: Activation::Tanh,
                 precision: Precision::Float64,
             }),
@@ -64,6 +67,7 @@ fn configs(dim: usize) -> Vec<(&'static str, FlowConfig)> {
             f64cfg(FlowConfig {
                 dim,
                 layers: vec![LayerSpec::Permutation { order: perm }],
+                base: BaseSpec::StandardNormal,
                 activation: Activation::Tanh,
                 precision: Precision::Float64,
             }),
@@ -174,6 +178,7 @@ fn spline_is_identity_outside_the_tail_bound() {
             bins: 5,
             tail_bound: 1.0,
         }],
+        base: BaseSpec::StandardNormal,
         activation: Activation::Tanh,
         precision: Precision::Float64,
     };
@@ -238,9 +243,61 @@ fn bad_input_is_an_error() {
             hidden: vec![4],
             scale_bound: 2.0,
         }],
+        base: BaseSpec::StandardNormal,
         activation: Activation::Tanh,
         precision: Precision::Float64,
     };
     let err = Flow::new(bad, DeviceChoice::Cpu).unwrap_err();
     assert!(err.to_string().contains("layers[0]"), "{err}");
+}
+
+#[test]
+fn mean_free_flows_live_on_the_centre_of_mass_free_subspace() {
+    let (n, d) = (4, 3);
+    let cfg = FlowConfig::neural_spline((n - 1) * d, 4, &[16], 6, 3.0)
+        .with_precision(Precision::Float64)
+        .mean_free(n, d)
+        .unwrap();
+    assert_eq!(cfg.dim, 12);
+    assert_eq!(cfg.latent_dim(), 9);
+    let f = flow(cfg);
+    let s = f.sample(300, &mut stream(1, 0)).unwrap();
+    for c in s.x.chunks_exact(n * d) {
+        for a in 0..d {
+            let com: f64 = (0..n).map(|i| c[i * d + a]).sum::<f64>() / n as f64;
+            assert!(com.abs() < 1e-12, "centre of mass {com}");
+        }
+    }
+    let lq = f.log_prob(&s.x).unwrap();
+    for (a, b) in s.log_q.iter().zip(&lq) {
+        assert!((a - b).abs() < 1e-9 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+    // Translating a configuration does not change its density on the subspace.
+    let shifted: Vec<f64> = s.x[..n * d]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v + [0.7, -2.0, 3.1][i % d])
+        .collect();
+    let l2 = f.log_prob(&shifted).unwrap()[0];
+    assert!((l2 - lq[0]).abs() < 1e-9 * (1.0 + l2.abs()));
+}
+
+#[test]
+fn an_untrained_mean_free_flow_is_the_mean_free_gaussian() {
+    let (n, d) = (3, 2);
+    tch::manual_seed(0);
+    let f = Flow::new(
+        FlowConfig::real_nvp((n - 1) * d, 2, &[8])
+            .with_precision(Precision::Float64)
+            .mean_free(n, d)
+            .unwrap(),
+        DeviceChoice::Cpu,
+    )
+    .unwrap();
+    // A centre-of-mass-free configuration: log q = −½‖x‖² − ((n−1)d/2) ln 2π.
+    let x = [1.0, 0.5, -0.3, 0.2, -0.7, -0.7];
+    let expected =
+        -0.5 * x.iter().map(|v| v * v).sum::<f64>() - 2.0 * (2.0 * std::f64::consts::PI).ln();
+    assert!((f.log_prob(&x).unwrap()[0] - expected).abs() < 1e-12);
+    assert!(FlowConfig::real_nvp(5, 2, &[8]).mean_free(3, 2).is_err());
 }
