@@ -50,18 +50,22 @@ fn lj_fluid(c: &mut Criterion) {
         .sample_size(20)
         .measurement_time(Duration::from_secs(4));
     for n in [512usize, 4096, 32768] {
-        let lj = LennardJonesFluid::at_density(n, 0.8, 2.5, true).unwrap();
-        let x = jittered_box(n, lj.box_length(), n as u64);
-        let pairs = count_pairs(&lj, &x);
-        eprintln!(
-            "lj_fluid N = {n}: {pairs} pairs inside the cutoff, {} cells per side",
-            lj.cells_per_side()
-        );
-        let mut g = vec![0.0; lj.dim()];
+        let base = LennardJonesFluid::at_density(n, 0.8, 2.5, true).unwrap();
+        let x = jittered_box(n, base.box_length(), n as u64);
+        let pairs = count_pairs(&base, &x);
         group.throughput(Throughput::Elements(pairs as u64));
-        group.bench_with_input(BenchmarkId::from_parameter(n), &x, |b, x| {
-            b.iter(|| lj.energy_and_gradient(black_box(x), &mut g).unwrap())
-        });
+        // Both cell sizes in the same run, so their ratio means something on a noisy machine.
+        for reach in [2u8, 1] {
+            let lj = base.with_cell_reach(reach).unwrap();
+            eprintln!(
+                "lj_fluid N = {n}, reach {reach}: {pairs} pairs inside the cutoff, {} cells per side",
+                lj.cells_per_side()
+            );
+            let mut g = vec![0.0; lj.dim()];
+            group.bench_with_input(BenchmarkId::new(format!("reach{reach}"), n), &x, |b, x| {
+                b.iter(|| lj.energy_and_gradient(black_box(x), &mut g).unwrap())
+            });
+        }
     }
     group.finish();
 }

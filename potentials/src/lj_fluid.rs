@@ -30,10 +30,10 @@ fn half_stencil(reach: i64) -> Vec<[i64; 3]> {
 /// the σ convention of the NIST reference data, unlike [`LennardJonesCluster`], whose
 /// literature uses r_m = 2^{1/6}σ.)
 ///
-/// Evaluation sorts the particles into cells of side ≥ r_c/2 and visits each cell with the
-/// half of its 5 × 5 × 5 neighbourhood that comes after it, so the cost grows as O(N) at fixed
-/// density. Half-size cells test 1.7× fewer candidate pairs than cells of side r_c. Boxes
-/// smaller than 2.5 r_c (fewer than 5 cells per side) use the all-pairs loop, which gives the
+/// Evaluation sorts the particles into cells of side ≥ r_c and visits each cell with the
+/// 13 cells of its 3 × 3 × 3 neighbourhood that come after it, so the cost grows as O(N) at
+/// fixed density ([`LennardJonesFluid::with_cell_reach`] selects smaller cells and a wider
+/// stencil). Boxes with fewer than 3 cells per side use the all-pairs loop, which gives the
 /// same result.
 /// [`LennardJonesFluid::energy_all_pairs`] is the independent O(N²) reference.
 ///
@@ -60,6 +60,16 @@ pub struct LennardJonesFluid {
     epsilon: f64,
     cutoff: f64,
     shift: bool,
+    /// Neighbour reach of the cell list: cells of side ≥ r_c / reach (see
+    /// [`LennardJonesFluid::with_cell_reach`]).
+    #[serde(default = "default_reach")]
+    cell_reach: u8,
+}
+
+/// Cells of side ≥ r_c: measured 1.7–2.1× faster than half-size cells at ρ = 0.8 (fewer,
+/// fuller cells amortise the per-cell-pair overhead), see BENCHMARKS.md.
+fn default_reach() -> u8 {
+    1
 }
 
 impl LennardJonesFluid {
@@ -97,6 +107,7 @@ impl LennardJonesFluid {
             epsilon,
             cutoff,
             shift,
+            cell_reach: default_reach(),
         })
     }
 
@@ -125,13 +136,29 @@ impl LennardJonesFluid {
         self.cutoff
     }
 
+    /// A tuning knob of the cell list: cells of side ≥ r_c/`reach`, visited with the half of
+    /// their (2·reach + 1)³ neighbourhood. Reach 1 (the default) visits fewer, fuller cells;
+    /// reach 2 tests fewer candidate pairs (a 2.5 r_c cube against 3 r_c) but pays more
+    /// per-cell overhead, which dominated at ρ = 0.8. The energy does not depend on it.
+    ///
+    /// # Errors
+    /// `InvalidParameter` unless reach is 1, 2 or 3.
+    pub fn with_cell_reach(mut self, reach: u8) -> Result<Self> {
+        if !(1..=3).contains(&reach) {
+            return Err(invalid(
+                "cell_reach",
+                format!("must be 1, 2 or 3, got {reach}"),
+            ));
+        }
+        self.cell_reach = reach;
+        Ok(self)
+    }
+
     /// Cells per box side and the neighbour reach used by the cell list: cells have side
     /// `L/m ≥ r_c/reach`, and `m ≥ 2·reach + 1` so that every neighbour in the stencil is a
     /// distinct cell. `None` means the all-pairs loop.
     pub fn cell_grid(&self) -> Option<(usize, i64)> {
-        // Reach 1 (cells ≥ r_c) would need L ≥ 3 r_c, where reach 2 already fits (L ≥ 2.5 r_c),
-        // so reach 2 is the only cell grid worth having.
-        let reach = 2i64;
+        let reach = self.cell_reach as i64;
         let m = (reach as f64 * self.box_length / self.cutoff).floor() as usize;
         (m > 2 * reach as usize).then_some((m, reach))
     }
