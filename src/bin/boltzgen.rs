@@ -87,11 +87,11 @@ fn demo() -> Result<()> {
     let mut energies = vec![0.0; n];
     target.energies(&draws.x, &mut energies)?;
     println!("  first draws:      x          y          U(x)      log q(x)");
-    for i in 0..5 {
+    for (i, u) in energies.iter().take(5).enumerate() {
         let c = draws.configuration(i);
         println!(
             "              {:>9.4}  {:>9.4}  {:>10.4}  {:>10.4}",
-            c[0], c[1], energies[i], draws.log_q[i]
+            c[0], c[1], u, draws.log_q[i]
         );
     }
 
