@@ -241,3 +241,99 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod profile {
+    use super::*;
+    use crate::generator::{Activation, BaseSpec, DeviceChoice, FlowConfig, LayerSpec, Precision};
+    use crate::train::adam::Adam;
+    use boltzgen_potentials::ManyWell;
+    use std::time::Instant;
+
+    /// Where a reverse-KL step spends its time (run by hand:
+    /// `cargo test --release --lib profile_reverse_kl -- --ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn profile_reverse_kl_step() {
+        tch::set_num_threads(2);
+        tch::manual_seed(0);
+        let layers = (0..8)
+            .map(|k| LayerSpec::AffineCoupling {
+                transformed: if k % 2 == 0 {
+                    (16..32).collect()
+                } else {
+                    (0..16).collect()
+                },
+                hidden: vec![64, 64],
+                scale_bound: 2.0,
+            })
+            .collect();
+        let cfg = FlowConfig {
+            dim: 32,
+            layers,
+            base: BaseSpec::StandardNormal,
+            activation: Activation::LeakyRelu,
+            precision: Precision::Float32,
+        };
+        let flow = Flow::new(cfg, DeviceChoice::Cpu).unwrap();
+        let target = ManyWell::new(32).unwrap();
+        let mut adam = Adam::new(flow.var_store().variables().into_iter().collect(), 1e-3);
+        let mut rng = stream(0, 0);
+        let (mut t_lat, mut t_fwd, mut t_u, mut t_back, mut t_step) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let reps = 200;
+        for _ in 0..reps {
+            let t = Instant::now();
+            let z = flow.latent(256, &mut rng).unwrap();
+            t_lat += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let (x, logdet) = flow.forward_t(&z);
+            let log_q = flow.base_log_prob_t(&z) - logdet;
+            t_fwd += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let xh = tensor_to_vec(&x.detach()).unwrap();
+            let mut u = vec![0.0; 256];
+            let mut g = vec![0.0; 256 * 32];
+            target.energies_and_gradients(&xh, &mut u, &mut g).unwrap();
+            let gt = Tensor::from_slice(&g).reshape([256, 32]).to_kind(x.kind());
+            let loss =
+                ((&x * &gt).sum_dim_intlist(1, false, Kind::Double) + log_q).mean(Kind::Double);
+            t_u += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let norm = adam.compute_gradients(&loss);
+            t_back += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            adam.step(norm, None);
+            t_step += t.elapsed().as_secs_f64();
+        }
+        let a = Tensor::randn([256, 16], (Kind::Float, tch::Device::Cpu));
+        let b = Tensor::randn([256, 16], (Kind::Float, tch::Device::Cpu));
+        let w = Tensor::randn([64, 16], (Kind::Float, tch::Device::Cpu));
+        let t = Instant::now();
+        for _ in 0..1000 {
+            let _ = &a + &b;
+        }
+        let t_add = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for _ in 0..1000 {
+            let _ = a.linear::<&Tensor>(&w, None);
+        }
+        let t_mm = t.elapsed().as_secs_f64();
+        let ag = a.set_requires_grad(true);
+        let t = Instant::now();
+        for _ in 0..1000 {
+            let _ = &ag + &b;
+        }
+        let t_add_grad = t.elapsed().as_secs_f64();
+        eprintln!(
+            "one add [256x16]: {:.1} us; with autograd {:.1} us; one linear 16->64: {:.1} us",
+            t_add * 1e3,
+            t_add_grad * 1e3,
+            t_mm * 1e3
+        );
+        let ms = |v: f64| v / reps as f64 * 1e3;
+        eprintln!(
+            "latent {:.3} ms, forward {:.3} ms, energies+surrogate {:.3} ms, backward {:.3} ms, adam {:.3} ms",
+            ms(t_lat), ms(t_fwd), ms(t_u), ms(t_back), ms(t_step)
+        );
+    }
+}
