@@ -392,50 +392,25 @@ pub fn train_flow_with_checkpoints(
             }
         }
 
-        let loss_value = loss.double_value(&[]);
-        if terms.problem.is_none() && !loss_value.is_finite() {
-            terms.problem = Some(format!("the loss is {loss_value} ({})", terms.describe()));
-        }
-        let mut grad_norm = f64::NAN;
-        if terms.problem.is_none() {
-            grad_norm = state.adam.compute_gradients(&loss);
-            if !grad_norm.is_finite() {
-                terms.problem = Some(format!(
-                    "the gradient norm is {grad_norm} ({})",
-                    terms.describe()
-                ));
-            }
-        }
-        let skipped = terms.problem.is_some();
-        if let Some(why) = &terms.problem {
-            state.report.skipped_steps += 1;
-            state.consecutive_bad += 1;
-            if state.consecutive_bad >= config.max_bad_steps {
-                return Err(Error::Training {
-                    step,
-                    message: format!(
-                        "{} consecutive steps were not finite; the last: {why}. \
-                         Lower the learning rate, clip gradients, or set an energy regulariser",
-                        state.consecutive_bad
-                    ),
-                });
-            }
-        } else {
-            state.consecutive_bad = 0;
-            state.adam.step(grad_norm, config.clip_grad_norm);
-            state.report.final_loss = Some(loss_value);
-        }
-        state.report.losses.push((!skipped).then_some(loss_value));
-        state.report.steps = step + 1;
+        let outcome = guarded_step(
+            &mut state.adam,
+            &loss,
+            terms.problem.take(),
+            &terms.describe(),
+            config,
+            step,
+            &mut state.report,
+            &mut state.consecutive_bad,
+        )?;
         state.next_step = step + 1;
         observer.on_step(&StepReport {
             step,
-            loss: if skipped { f64::NAN } else { loss_value },
+            loss: outcome.loss,
             forward_nll: terms.forward_nll,
             reverse_free_energy: terms.reverse_free_energy,
-            grad_norm,
+            grad_norm: outcome.grad_norm,
             learning_rate: lr,
-            skipped,
+            skipped: outcome.skipped,
         });
 
         let evaluate = (step + 1) % config.eval_every == 0 || step + 1 == config.steps;
@@ -443,21 +418,16 @@ pub fn train_flow_with_checkpoints(
         if let (true, Some(d)) = (evaluate, &data) {
             if d.validation_rows() > 0 {
                 let nll = d.validation_nll(flow)?;
-                state.report.validation.push((step, nll));
-                observer.on_evaluation(step, nll);
-                if state.best.as_ref().is_none_or(|(b, _)| nll < *b) {
-                    state.best = Some((nll, snapshot(flow)));
-                    state.evaluations_without_improvement = 0;
-                } else {
-                    state.evaluations_without_improvement += 1;
-                }
-                if config
-                    .patience
-                    .is_some_and(|p| state.evaluations_without_improvement >= p)
-                {
-                    state.report.stopped_early = true;
-                    stop = true;
-                }
+                stop = record_validation(
+                    nll,
+                    step,
+                    config,
+                    &mut state.report,
+                    &mut state.best,
+                    &mut state.evaluations_without_improvement,
+                    || snapshot(flow.var_store()),
+                    observer,
+                );
             }
         }
         if let Some(policy) = checkpoints {
@@ -473,7 +443,7 @@ pub fn train_flow_with_checkpoints(
     if let Some((nll, weights)) = &state.best {
         state.report.best_validation_nll = Some(*nll);
         if config.patience.is_some() {
-            restore(flow, weights);
+            restore(flow.var_store_mut(), weights);
         }
     }
     observer.on_finish(&state.report);
@@ -492,17 +462,108 @@ pub(crate) struct TrainState {
     pub(crate) evaluations_without_improvement: usize,
 }
 
-fn snapshot(flow: &Flow) -> HashMap<String, Tensor> {
-    flow.var_store()
-        .variables()
+/// The outcome of one guarded optimiser step.
+pub(crate) struct GuardedStep {
+    /// The loss (NaN for a skipped step).
+    pub(crate) loss: f64,
+    /// The gradient norm before clipping (NaN if not computed).
+    pub(crate) grad_norm: f64,
+    /// Whether the step was skipped.
+    pub(crate) skipped: bool,
+}
+
+/// Back-propagates `loss` and takes the Adam step, unless `problem` is already set or the loss
+/// or the gradient is not finite: such steps change nothing, are counted as skipped, and after
+/// `max_bad_steps` in a row stop training with [`Error::Training`] naming the step and the
+/// terms (`describe`). Records the step in `report`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn guarded_step(
+    adam: &mut Adam,
+    loss: &Tensor,
+    mut problem: Option<String>,
+    describe: &str,
+    config: &TrainConfig,
+    step: usize,
+    report: &mut TrainReport,
+    consecutive_bad: &mut usize,
+) -> Result<GuardedStep> {
+    let loss_value = loss.double_value(&[]);
+    if problem.is_none() && !loss_value.is_finite() {
+        problem = Some(format!("the loss is {loss_value} ({describe})"));
+    }
+    let mut grad_norm = f64::NAN;
+    if problem.is_none() {
+        grad_norm = adam.compute_gradients(loss);
+        if !grad_norm.is_finite() {
+            problem = Some(format!("the gradient norm is {grad_norm} ({describe})"));
+        }
+    }
+    let skipped = problem.is_some();
+    if let Some(why) = problem {
+        report.skipped_steps += 1;
+        *consecutive_bad += 1;
+        if *consecutive_bad >= config.max_bad_steps {
+            return Err(Error::Training {
+                step,
+                message: format!(
+                    "{consecutive_bad} consecutive steps were not finite; the last: {why}. \
+                     Lower the learning rate or clip gradients (for reverse KL, an energy \
+                     regulariser also helps)"
+                ),
+            });
+        }
+    } else {
+        *consecutive_bad = 0;
+        adam.step(grad_norm, config.clip_grad_norm);
+        report.final_loss = Some(loss_value);
+    }
+    report.losses.push((!skipped).then_some(loss_value));
+    report.steps = step + 1;
+    Ok(GuardedStep {
+        loss: if skipped { f64::NAN } else { loss_value },
+        grad_norm,
+        skipped,
+    })
+}
+
+/// Records a validation value (lower is better), keeps the best one with a snapshot of the
+/// weights, and says whether early stopping's patience has run out.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_validation(
+    value: f64,
+    step: usize,
+    config: &TrainConfig,
+    report: &mut TrainReport,
+    best: &mut Option<(f64, HashMap<String, Tensor>)>,
+    stale: &mut usize,
+    snapshot: impl FnOnce() -> HashMap<String, Tensor>,
+    observer: &mut dyn TrainObserver,
+) -> bool {
+    report.validation.push((step, value));
+    observer.on_evaluation(step, value);
+    if best.as_ref().is_none_or(|(b, _)| value < *b) {
+        *best = Some((value, snapshot()));
+        *stale = 0;
+    } else {
+        *stale += 1;
+    }
+    let stop = config.patience.is_some_and(|p| *stale >= p);
+    report.stopped_early |= stop;
+    stop
+}
+
+/// A detached copy of every parameter.
+pub(crate) fn snapshot(vs: &tch::nn::VarStore) -> HashMap<String, Tensor> {
+    vs.variables()
         .into_iter()
         .map(|(k, v)| (k, v.detach().copy()))
         .collect()
 }
 
-fn restore(flow: &mut Flow, weights: &HashMap<String, Tensor>) {
+/// Copies a [`snapshot`] back into the parameters.
+pub(crate) fn restore(vs: &mut tch::nn::VarStore, weights: &HashMap<String, Tensor>) {
     tch::no_grad(|| {
-        for (name, mut v) in flow.var_store_mut().variables() {
+        for (name, mut v) in vs.variables() {
             if let Some(w) = weights.get(&name) {
                 v.copy_(w);
             }

@@ -8,7 +8,10 @@ use tch::{Kind, Tensor};
 
 use super::adam::Adam;
 use super::objective::DataSplit;
-use super::{StepReport, TrainConfig, TrainObserver, TrainReport};
+use super::{
+    guarded_step, record_validation, restore, snapshot, StepReport, TrainConfig, TrainObserver,
+    TrainReport,
+};
 use crate::error::{Error, Result};
 use crate::generator::tensor::{batch_to_tensor, standard_normal, tensor_to_vec};
 use crate::generator::vae::gaussian_log_prob;
@@ -123,60 +126,40 @@ pub fn train_vae(
         let loss = -&reconstruction + &kl_term * beta;
         let neg_elbo = (-reconstruction + kl.sum(Kind::Double)).double_value(&[]);
 
-        let loss_value = loss.double_value(&[]);
-        let mut problem = (!loss_value.is_finite())
-            .then(|| format!("the loss is {loss_value} (negative ELBO {neg_elbo})"));
-        let mut grad_norm = f64::NAN;
-        if problem.is_none() {
-            grad_norm = adam.compute_gradients(&loss);
-            if !grad_norm.is_finite() {
-                problem = Some(format!(
-                    "the gradient norm is {grad_norm} (negative ELBO {neg_elbo})"
-                ));
-            }
-        }
-        let skipped = problem.is_some();
-        if let Some(why) = problem {
-            report.skipped_steps += 1;
-            consecutive_bad += 1;
-            if consecutive_bad >= config.max_bad_steps {
-                return Err(Error::Training {
-                    step,
-                    message: format!(
-                        "{consecutive_bad} consecutive steps were not finite; the last: {why}"
-                    ),
-                });
-            }
-        } else {
-            consecutive_bad = 0;
-            adam.step(grad_norm, config.clip_grad_norm);
-            report.final_loss = Some(loss_value);
-        }
-        report.losses.push((!skipped).then_some(loss_value));
-        report.steps = step + 1;
+        let outcome = guarded_step(
+            &mut adam,
+            &loss,
+            None,
+            &format!("negative ELBO {neg_elbo}"),
+            config,
+            step,
+            &mut report,
+            &mut consecutive_bad,
+        )?;
         observer.on_step(&StepReport {
             step,
-            loss: if skipped { f64::NAN } else { loss_value },
+            loss: outcome.loss,
             forward_nll: Some(neg_elbo),
             reverse_free_energy: None,
-            grad_norm,
+            grad_norm: outcome.grad_norm,
             learning_rate: lr,
-            skipped,
+            skipped: outcome.skipped,
         });
 
         let evaluate = (step + 1) % config.eval_every == 0 || step + 1 == config.steps;
         if evaluate && split.validation_rows() > 0 {
             let nelbo = negative_elbo(vae, &split.validation, config.seed)?;
-            report.validation.push((step, nelbo));
-            observer.on_evaluation(step, nelbo);
-            if best.as_ref().is_none_or(|(b, _)| nelbo < *b) {
-                best = Some((nelbo, snapshot(vae)));
-                stale = 0;
-            } else {
-                stale += 1;
-            }
-            if config.patience.is_some_and(|p| stale >= p) {
-                report.stopped_early = true;
+            let stop = record_validation(
+                nelbo,
+                step,
+                config,
+                &mut report,
+                &mut best,
+                &mut stale,
+                || snapshot(vae.var_store()),
+                observer,
+            );
+            if stop {
                 break;
             }
         }
@@ -184,23 +167,11 @@ pub fn train_vae(
     if let Some((nll, weights)) = best {
         report.best_validation_nll = Some(nll);
         if config.patience.is_some() {
-            tch::no_grad(|| {
-                for (name, mut v) in vae.var_store_mut().variables() {
-                    v.copy_(&weights[&name]);
-                }
-            });
+            restore(vae.var_store_mut(), &weights);
         }
     }
     observer.on_finish(&report);
     Ok(report)
-}
-
-fn snapshot(vae: &Vae) -> HashMap<String, Tensor> {
-    vae.var_store()
-        .variables()
-        .into_iter()
-        .map(|(k, v)| (k, v.detach().copy()))
-        .collect()
 }
 
 /// Mean negative ELBO (β = 1) of `x`, one encoder sample per row from a fixed stream.
