@@ -10,6 +10,7 @@ pub mod diagnostics;
 pub mod error;
 pub mod generator;
 pub mod io;
+pub mod mcmc;
 pub mod reweight;
 pub mod rng;
 pub mod train;

@@ -1,0 +1,236 @@
+//! Proposals, each returning its own Hastings term `log q(x | x′) − log q(x′ | x)`.
+
+use boltzgen_potentials::Potential;
+use rand_distr::{Distribution, StandardNormal};
+
+use super::chain::ChainState;
+use crate::error::{Error, Result};
+use crate::generator::Generator;
+use crate::rng::ChainRng;
+
+/// A proposed configuration with everything the acceptance test needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposed {
+    /// x′.
+    pub x: Vec<f64>,
+    /// `log q(x | x′) − log q(x′ | x)`.
+    pub log_hastings: f64,
+    /// U(x′), when the proposal had to compute it anyway (MALA).
+    pub energy: Option<f64>,
+    /// ∇U(x′), likewise.
+    pub gradient: Option<Vec<f64>>,
+    /// log q_θ(x′) of a generator, for independence proposals.
+    pub log_q: Option<f64>,
+}
+
+/// A Metropolis–Hastings proposal.
+pub trait Proposal {
+    /// A short name for reports ("random_walk", "mala", "flow").
+    fn name(&self) -> &str;
+
+    /// Proposes x′ from the current state.
+    ///
+    /// # Errors
+    /// Whatever the potential or generator reports.
+    fn propose(
+        &mut self,
+        state: &mut ChainState,
+        potential: &dyn Potential,
+        beta: f64,
+        rng: &mut ChainRng,
+    ) -> Result<Proposed>;
+}
+
+fn gaussian(rng: &mut ChainRng) -> f64 {
+    StandardNormal.sample(rng)
+}
+
+/// Gaussian random walk `x′ = x + σ ξ` on all coordinates: symmetric, Hastings term 0.
+#[derive(Debug, Clone)]
+pub struct RandomWalk {
+    /// Step size σ.
+    pub step: f64,
+}
+
+impl Proposal for RandomWalk {
+    fn name(&self) -> &str {
+        "random_walk"
+    }
+
+    fn propose(
+        &mut self,
+        state: &mut ChainState,
+        _: &dyn Potential,
+        _: f64,
+        rng: &mut ChainRng,
+    ) -> Result<Proposed> {
+        let x = state
+            .x
+            .iter()
+            .map(|v| v + self.step * gaussian(rng))
+            .collect();
+        Ok(Proposed {
+            x,
+            log_hastings: 0.0,
+            energy: None,
+            gradient: None,
+            log_q: None,
+        })
+    }
+}
+
+/// Metropolis-adjusted Langevin: `x′ = x − (ε²/2) β ∇U(x) + ε ξ`.
+///
+/// The proposal is asymmetric: with `m(x) = x − (ε²/2) β ∇U(x)`,
+/// `log q(x′ | x) = −‖x′ − m(x)‖² / (2ε²) + const`, and the Hastings term is
+/// `[‖x′ − m(x)‖² − ‖x − m(x′)‖²] / (2ε²)`. It needs ∇U(x′), which it computes and returns with
+/// U(x′).
+#[derive(Debug, Clone)]
+pub struct Mala {
+    /// Step size ε.
+    pub step: f64,
+}
+
+impl Proposal for Mala {
+    fn name(&self) -> &str {
+        "mala"
+    }
+
+    fn propose(
+        &mut self,
+        state: &mut ChainState,
+        potential: &dyn Potential,
+        beta: f64,
+        rng: &mut ChainRng,
+    ) -> Result<Proposed> {
+        let e2 = self.step * self.step;
+        let grad_x = state.gradient(potential)?.to_vec();
+        let mean_fwd: Vec<f64> = state
+            .x
+            .iter()
+            .zip(&grad_x)
+            .map(|(x, g)| x - 0.5 * e2 * beta * g)
+            .collect();
+        let x_new: Vec<f64> = mean_fwd
+            .iter()
+            .map(|m| m + self.step * gaussian(rng))
+            .collect();
+        let mut grad_new = vec![0.0; x_new.len()];
+        let u_new = match potential.energy_and_gradient(&x_new, &mut grad_new) {
+            Ok(u) => u,
+            // A proposal the potential rejects (e.g. a non-finite step) is simply refused.
+            Err(_) => {
+                return Ok(Proposed {
+                    x: x_new,
+                    log_hastings: f64::NAN,
+                    energy: Some(f64::NAN),
+                    gradient: None,
+                    log_q: None,
+                })
+            }
+        };
+        let mean_bwd: Vec<f64> = x_new
+            .iter()
+            .zip(&grad_new)
+            .map(|(x, g)| x - 0.5 * e2 * beta * g)
+            .collect();
+        let fwd: f64 = x_new
+            .iter()
+            .zip(&mean_fwd)
+            .map(|(a, m)| (a - m) * (a - m))
+            .sum();
+        let bwd: f64 = state
+            .x
+            .iter()
+            .zip(&mean_bwd)
+            .map(|(a, m)| (a - m) * (a - m))
+            .sum();
+        Ok(Proposed {
+            x: x_new,
+            log_hastings: (fwd - bwd) / (2.0 * e2),
+            energy: Some(u_new),
+            gradient: Some(grad_new),
+            log_q: None,
+        })
+    }
+}
+
+/// Independence proposals from a generator with an exact density:
+/// `x′ ~ q_θ`, Hastings term `log q_θ(x) − log q_θ(x′)`.
+///
+/// Draws are made in batches of `batch` (one generator call per batch) and consumed one per
+/// proposal. Exactness does not depend on the generator being good, only on log q being its
+/// exact density, so generators without one (VAEs) are refused.
+pub struct FlowIndependence<G: Generator> {
+    generator: G,
+    batch: usize,
+    buffer: Vec<(Vec<f64>, f64)>,
+}
+
+impl<G: Generator> FlowIndependence<G> {
+    /// An independence proposal drawing `batch` configurations per generator call.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a generator without an exact density or `batch == 0`.
+    pub fn new(generator: G, batch: usize) -> Result<Self> {
+        if !generator.exact_density() {
+            return Err(Error::InvalidArgument {
+                name: "generator".into(),
+                message: "an independence proposal needs an exact log q (a flow); use the VAE proposal for VAEs".into(),
+            });
+        }
+        if batch == 0 {
+            return Err(Error::InvalidArgument {
+                name: "batch".into(),
+                message: "must be positive".into(),
+            });
+        }
+        Ok(Self {
+            generator,
+            batch,
+            buffer: Vec::new(),
+        })
+    }
+}
+
+impl<G: Generator> Proposal for FlowIndependence<G> {
+    fn name(&self) -> &str {
+        "flow"
+    }
+
+    fn propose(
+        &mut self,
+        state: &mut ChainState,
+        _: &dyn Potential,
+        _: f64,
+        rng: &mut ChainRng,
+    ) -> Result<Proposed> {
+        if self.buffer.is_empty() {
+            let s = self.generator.sample(self.batch, rng)?;
+            // Reversed so that pop() hands them out in draw order.
+            self.buffer = (0..s.len())
+                .rev()
+                .map(|i| (s.configuration(i).to_vec(), s.log_q[i]))
+                .collect();
+        }
+        let (x, log_q_new) = self.buffer.pop().ok_or_else(|| Error::InvalidArgument {
+            name: "generator".into(),
+            message: "the generator returned no samples".into(),
+        })?;
+        let log_q_current = match state.log_q {
+            Some(l) => l,
+            None => {
+                let l = self.generator.log_prob(&state.x)?[0];
+                state.log_q = Some(l);
+                l
+            }
+        };
+        Ok(Proposed {
+            x,
+            log_hastings: log_q_current - log_q_new,
+            energy: None,
+            gradient: None,
+            log_q: Some(log_q_new),
+        })
+    }
+}
