@@ -5,10 +5,13 @@
 //! |estimate − exact| < 4 se. Power (planted bugs, checked once each and noted here):
 //! - MALA with its Hastings term set to 0 (unadjusted Langevin): the variance test failed;
 //! - the flow-independence proposal with its Hastings term set to 0 and a poor generator
-//!   (𝒩(0, I) against a target centred at (1, −1)): the mean test failed.
+//!   (𝒩(0, I) against a target centred at (1, −1)): the mean test failed;
+//! - the latent walk with its Jacobian term set to 0, through a perturbed flow: see below.
 
 use boltzgen::generator::{DeviceChoice, Flow, FlowConfig, Precision};
-use boltzgen::mcmc::{run_chain, ChainState, FlowIndependence, Mala, Proposal, RandomWalk};
+use boltzgen::mcmc::{
+    run_chain, ChainState, FlowIndependence, LatentWalk, Mala, Proposal, RandomWalk,
+};
 use boltzgen::potentials::Gaussian;
 use boltzgen::rng::stream;
 
@@ -32,19 +35,19 @@ fn batch_mean(values: &[f64]) -> (f64, f64) {
     (m, (var / means.len() as f64).sqrt())
 }
 
-fn check_moments(name: &str, moves: Vec<(Box<dyn Proposal>, f64)>, seed: u64) {
+fn check_moments(name: &str, moves: Vec<(Box<dyn Proposal>, f64)>, seed: u64, steps: usize) {
     let g = target();
     let beta = 1.0;
     let mut moves = moves;
     let mut state = ChainState::new(vec![0.0, 0.0], &g).unwrap();
-    let mut xs = Vec::with_capacity(STEPS);
+    let mut xs = Vec::with_capacity(steps);
     let mut step = 0;
     let stats = run_chain(
         &mut state,
         &g,
         beta,
         &mut moves,
-        STEPS + BURN_IN,
+        steps + BURN_IN,
         &mut stream(seed, 0),
         |s| {
             if step >= BURN_IN {
@@ -83,12 +86,13 @@ fn random_walk_samples_the_gaussian() {
         "random walk",
         vec![(Box::new(RandomWalk { step: 0.8 }), 1.0)],
         1,
+        STEPS,
     );
 }
 
 #[test]
 fn mala_samples_the_gaussian() {
-    check_moments("MALA", vec![(Box::new(Mala { step: 0.9 }), 1.0)], 2);
+    check_moments("MALA", vec![(Box::new(Mala { step: 0.9 }), 1.0)], 2, STEPS);
 }
 
 #[test]
@@ -104,5 +108,72 @@ fn flow_independence_with_a_poor_generator_is_still_exact() {
         (Box::new(FlowIndependence::new(flow, 256).unwrap()), 1.0),
         (Box::new(RandomWalk { step: 0.5 }), 1.0),
     ];
-    check_moments("flow + random walk", moves, 3);
+    check_moments("flow + random walk", moves, 3, STEPS);
+}
+
+fn nonlinear_flow() -> Flow {
+    tch::manual_seed(1);
+    let mut flow = Flow::new(
+        FlowConfig::neural_spline(2, 2, &[16], 6, 3.0).with_precision(Precision::Float64),
+        DeviceChoice::Cpu,
+    )
+    .unwrap();
+    // Trained on data unrelated to the target, so the Jacobian varies strongly.
+    let data: Vec<f64> = (0..2000)
+        .flat_map(|i| {
+            let t = i as f64 * 0.37;
+            [2.0 * t.sin(), 0.5 * (1.3 * t).cos()]
+        })
+        .collect();
+    let config = boltzgen::train::TrainConfig {
+        steps: 200,
+        learning_rate: 1e-2,
+        ..Default::default()
+    };
+    boltzgen::train::train_flow(
+        &mut flow,
+        Some(&data),
+        None,
+        &config,
+        &mut boltzgen::train::NoObserver,
+    )
+    .unwrap();
+    flow
+}
+
+/// The latent walk's Hastings term is `log|det J_{f⁻¹}(x)| − log|det J_{f⁻¹}(x′)|`, each side
+/// recomputed here through the flow's own inverse.
+#[test]
+fn latent_walk_hastings_term_is_the_jacobian_ratio() {
+    let g = target();
+    let mut walk = LatentWalk::new(nonlinear_flow(), 0.7);
+    let mut state = ChainState::new(vec![0.3, -0.4], &g).unwrap();
+    let mut rng = stream(8, 0);
+    for _ in 0..20 {
+        let p = walk.propose(&mut state, &g, 1.0, &mut rng).unwrap();
+        let (_, ld_x) = walk.flow().inverse(&state.x).unwrap();
+        let (_, ld_new) = walk.flow().inverse(&p.x).unwrap();
+        let expected = ld_x[0] - ld_new[0];
+        assert!(
+            (p.log_hastings - expected).abs() < 1e-8,
+            "{} vs {expected}",
+            p.log_hastings
+        );
+    }
+}
+
+/// Exactness of the latent walk through a flow unrelated to the target. Slow (two unbatched
+/// flow calls per step: ~300 s for 2·10⁵ steps), so it is run by hand:
+/// `cargo test --release --test mcmc_exact -- --ignored`. It passed when written. At 2·10⁴
+/// steps it failed (mean 0.68 and 0.85 against 1): this chain mixes slowly and 100 batches of
+/// 200 steps are too short for a valid batch-means error bar.
+#[test]
+#[ignore]
+fn latent_walk_through_a_nonlinear_flow_is_exact() {
+    check_moments(
+        "latent walk",
+        vec![(Box::new(LatentWalk::new(nonlinear_flow(), 0.5)), 1.0)],
+        4,
+        STEPS,
+    );
 }
