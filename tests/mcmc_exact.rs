@@ -82,6 +82,7 @@ fn check_moments(name: &str, moves: Vec<(Box<dyn Proposal>, f64)>, seed: u64, st
 
 #[test]
 fn random_walk_samples_the_gaussian() {
+    let _torch = boltzgen::generator::torch_lock();
     check_moments(
         "random walk",
         vec![(Box::new(RandomWalk { step: 0.8 }), 1.0)],
@@ -92,11 +93,13 @@ fn random_walk_samples_the_gaussian() {
 
 #[test]
 fn mala_samples_the_gaussian() {
+    let _torch = boltzgen::generator::torch_lock();
     check_moments("MALA", vec![(Box::new(Mala { step: 0.9 }), 1.0)], 2, STEPS);
 }
 
 #[test]
 fn flow_independence_with_a_poor_generator_is_still_exact() {
+    let _torch = boltzgen::generator::torch_lock();
     // An untrained flow is 𝒩(0, I): wrong mean, wrong covariance. Exactness must not care.
     tch::manual_seed(0);
     let flow = Flow::new(
@@ -145,6 +148,7 @@ fn nonlinear_flow() -> Flow {
 /// recomputed here through the flow's own inverse.
 #[test]
 fn latent_walk_hastings_term_is_the_jacobian_ratio() {
+    let _torch = boltzgen::generator::torch_lock();
     let g = target();
     let mut walk = LatentWalk::new(nonlinear_flow(), 0.7);
     let mut state = ChainState::new(vec![0.3, -0.4], &g).unwrap();
@@ -170,6 +174,7 @@ fn latent_walk_hastings_term_is_the_jacobian_ratio() {
 #[test]
 #[ignore]
 fn latent_walk_through_a_nonlinear_flow_is_exact() {
+    let _torch = boltzgen::generator::torch_lock();
     check_moments(
         "latent walk",
         vec![(Box::new(LatentWalk::new(nonlinear_flow(), 0.5)), 1.0)],

@@ -49,6 +49,7 @@ fn mixed(steps: usize) -> TrainConfig {
 /// (a planted bug in `checkpoint::load`) makes the weights differ at the first assertion.
 #[test]
 fn interrupted_and_resumed_training_matches_an_uninterrupted_run_bit_for_bit() {
+    let _torch = boltzgen::generator::torch_lock();
     let target = DoubleWell2D::default();
     let data = target.sample_exact(1.0, 2000, &mut stream(1, 0)).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -139,6 +140,7 @@ fn interrupted_and_resumed_training_matches_an_uninterrupted_run_bit_for_bit() {
 
 #[test]
 fn bad_checkpoints_are_errors() {
+    let _torch = boltzgen::generator::torch_lock();
     let target = DoubleWell2D::default();
     let data = target.sample_exact(1.0, 500, &mut stream(1, 0)).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -236,6 +238,7 @@ fn bad_checkpoints_are_errors() {
 
 #[test]
 fn save_then_load_gives_identical_log_prob_and_samples() {
+    let _torch = boltzgen::generator::torch_lock();
     let flow = new_flow();
     tch::no_grad(|| {
         // Non-trivial weights.
@@ -268,6 +271,7 @@ fn save_then_load_gives_identical_log_prob_and_samples() {
 
 #[test]
 fn loading_a_mismatched_or_damaged_model_is_a_clear_error() {
+    let _torch = boltzgen::generator::torch_lock();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("model.json");
     save_flow(&new_flow(), &path, ModelMetadata::default()).unwrap();

@@ -15,6 +15,7 @@ fn kish_ess_fraction(log_w: &[f64]) -> f64 {
 
 #[test]
 fn forward_kl_recovers_a_gaussian() {
+    let _torch = boltzgen::generator::torch_lock();
     let target = Gaussian::new(vec![1.0, -2.0], vec![2.0, 0.9, 0.9, 1.0]).unwrap();
     let cov = target.covariance();
     let data = target.sample_exact(1.0, 20_000, &mut stream(1, 0)).unwrap();
@@ -77,6 +78,7 @@ fn forward_kl_recovers_a_gaussian() {
 
 #[test]
 fn reverse_kl_on_the_double_well_reaches_ess_one_half() {
+    let _torch = boltzgen::generator::torch_lock();
     let target = DoubleWell2D::default();
     tch::manual_seed(0);
     let mut flow = Flow::new(
@@ -140,6 +142,7 @@ impl TrainObserver for Counter {
 
 #[test]
 fn non_finite_steps_are_skipped_then_stop_training_with_a_clear_error() {
+    let _torch = boltzgen::generator::torch_lock();
     tch::manual_seed(0);
     let mut flow = Flow::new(FlowConfig::real_nvp(2, 2, &[8]), DeviceChoice::Cpu).unwrap();
     let config = TrainConfig {
@@ -172,6 +175,7 @@ fn non_finite_steps_are_skipped_then_stop_training_with_a_clear_error() {
 
 #[test]
 fn config_errors_name_the_problem() {
+    let _torch = boltzgen::generator::torch_lock();
     tch::manual_seed(0);
     let mut flow = Flow::new(FlowConfig::real_nvp(2, 2, &[8]), DeviceChoice::Cpu).unwrap();
     let err = train_flow(
@@ -205,6 +209,7 @@ fn config_errors_name_the_problem() {
 
 #[test]
 fn early_stopping_keeps_the_best_weights() {
+    let _torch = boltzgen::generator::torch_lock();
     let target = Gaussian::isotropic(vec![0.0, 0.0], 1.0).unwrap();
     // Very few rows and a large model: validation NLL turns up quickly.
     let data = target.sample_exact(1.0, 60, &mut stream(5, 0)).unwrap();
@@ -238,6 +243,7 @@ fn early_stopping_keeps_the_best_weights() {
 /// conditioners) is open work.
 #[test]
 fn reverse_kl_on_dw4_with_the_mean_free_base() {
+    let _torch = boltzgen::generator::torch_lock();
     use boltzgen::potentials::{EnergyRegularizer, ParticleDoubleWell};
     let target = ParticleDoubleWell::dw4();
     tch::manual_seed(0);

@@ -49,6 +49,7 @@ fn log_normal_1d(z: f64) -> f64 {
 
 #[test]
 fn joint_and_encoder_densities_are_consistent() {
+    let _torch = boltzgen::generator::torch_lock();
     let vae = trained_vae(1);
     let joint = vae.sample_joint(200, &mut stream(1, 0)).unwrap();
     let lpxz = vae.decoder_log_prob(&joint.x, &joint.z).unwrap();
@@ -76,6 +77,7 @@ fn joint_and_encoder_densities_are_consistent() {
 /// errors"); there only the lower-bound property E[IWAE] ≤ log p(x) is checked.
 #[test]
 fn iwae_matches_the_quadrature_marginal() {
+    let _torch = boltzgen::generator::torch_lock();
     let vae = trained_vae(1);
     let k = 20_000;
     for (x, typical) in [
@@ -132,6 +134,7 @@ fn iwae_matches_the_quadrature_marginal() {
 
 #[test]
 fn a_vae_learns_a_gaussian_and_reports_collapsed_units() {
+    let _torch = boltzgen::generator::torch_lock();
     let target = Gaussian::new(vec![1.0, 0.0], vec![4.0, 3.0, 3.0, 4.0]).unwrap();
     let data = target.sample_exact(1.0, 6000, &mut stream(3, 0)).unwrap();
     tch::manual_seed(4);
@@ -189,6 +192,7 @@ fn a_vae_learns_a_gaussian_and_reports_collapsed_units() {
 
 #[test]
 fn save_then_load_a_vae() {
+    let _torch = boltzgen::generator::torch_lock();
     let vae = trained_vae(2);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vae.json");

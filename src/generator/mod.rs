@@ -74,6 +74,21 @@ pub trait Generator {
     fn exact_density(&self) -> bool;
 }
 
+static TORCH_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A process-wide lock for libtorch's global state.
+///
+/// libtorch's random generator (used by `tch::manual_seed` and by the initialisation of new
+/// models) is global, and its matrix products split work by the threads they get. Code that
+/// seeds, builds or trains models on several threads at once and wants reproducible results
+/// — test suites, above all — holds this guard for the duration. A panic while holding it
+/// does not poison it for others.
+pub fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
+    TORCH_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Floating-point precision of a model's parameters and computations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -185,6 +185,7 @@ mod tests {
 
     #[test]
     fn surrogate_gradient_equals_autograd_gradient() {
+        let _torch = crate::generator::torch_lock();
         tch::manual_seed(1);
         let flow = Flow::new(
             FlowConfig::neural_spline(2, 3, &[16], 6, 3.0).with_precision(Precision::Float64),
@@ -255,6 +256,7 @@ mod profile {
     #[test]
     #[ignore]
     fn profile_reverse_kl_step() {
+        let _torch = crate::generator::torch_lock();
         tch::set_num_threads(2);
         tch::manual_seed(0);
         let layers = (0..8)

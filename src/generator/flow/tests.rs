@@ -99,6 +99,7 @@ fn latent(n: i64, dim: usize) -> Tensor {
 
 #[test]
 fn inverse_undoes_forward_and_log_dets_cancel() {
+    let _torch = crate::generator::torch_lock();
     for (name, config) in configs(4) {
         let f = flow(config);
         let z = latent(256, 4);
@@ -116,6 +117,7 @@ fn inverse_undoes_forward_and_log_dets_cancel() {
 
 #[test]
 fn log_det_equals_autograd_jacobian() {
+    let _torch = crate::generator::torch_lock();
     let dim = 4;
     for (name, config) in configs(dim) {
         let f = flow(config);
@@ -141,6 +143,7 @@ fn log_det_equals_autograd_jacobian() {
 
 #[test]
 fn sample_and_log_prob_agree() {
+    let _torch = crate::generator::torch_lock();
     for (name, config) in configs(3) {
         let f = flow(config);
         let s = f.sample(500, &mut stream(5, 0)).unwrap();
@@ -153,6 +156,7 @@ fn sample_and_log_prob_agree() {
 
 #[test]
 fn a_new_flow_is_its_base_distribution() {
+    let _torch = crate::generator::torch_lock();
     tch::manual_seed(0);
     let f = Flow::new(
         FlowConfig::neural_spline(3, 2, &[8], 4, 3.0).with_precision(Precision::Float64),
@@ -170,6 +174,7 @@ fn a_new_flow_is_its_base_distribution() {
 
 #[test]
 fn spline_is_identity_outside_the_tail_bound() {
+    let _torch = crate::generator::torch_lock();
     let cfg = FlowConfig {
         dim: 2,
         layers: vec![LayerSpec::SplineCoupling {
@@ -195,6 +200,7 @@ fn spline_is_identity_outside_the_tail_bound() {
 
 #[test]
 fn same_seed_gives_the_same_samples() {
+    let _torch = crate::generator::torch_lock();
     let f = flow(FlowConfig::real_nvp(3, 2, &[8]));
     let a = f.sample(50, &mut stream(9, 2)).unwrap();
     let b = f.sample(50, &mut stream(9, 2)).unwrap();
@@ -205,6 +211,7 @@ fn same_seed_gives_the_same_samples() {
 
 #[test]
 fn float32_log_q_is_close_to_float64() {
+    let _torch = crate::generator::torch_lock();
     let cfg = FlowConfig::neural_spline(4, 3, &[16], 6, 3.0);
     let f64flow = flow(cfg.clone().with_precision(Precision::Float64));
     let mut f32flow = Flow::new(cfg, DeviceChoice::Cpu).unwrap();
@@ -227,6 +234,7 @@ fn float32_log_q_is_close_to_float64() {
 
 #[test]
 fn bad_input_is_an_error() {
+    let _torch = crate::generator::torch_lock();
     let f = flow(FlowConfig::real_nvp(2, 2, &[4]));
     assert!(matches!(
         f.log_prob(&[1.0, 2.0, 3.0]),
@@ -253,6 +261,7 @@ fn bad_input_is_an_error() {
 
 #[test]
 fn mean_free_flows_live_on_the_centre_of_mass_free_subspace() {
+    let _torch = crate::generator::torch_lock();
     let (n, d) = (4, 3);
     let cfg = FlowConfig::neural_spline((n - 1) * d, 4, &[16], 6, 3.0)
         .with_precision(Precision::Float64)
@@ -284,6 +293,7 @@ fn mean_free_flows_live_on_the_centre_of_mass_free_subspace() {
 
 #[test]
 fn an_untrained_mean_free_flow_is_the_mean_free_gaussian() {
+    let _torch = crate::generator::torch_lock();
     let (n, d) = (3, 2);
     tch::manual_seed(0);
     let f = Flow::new(
