@@ -148,16 +148,8 @@ pub fn load_flow(json_path: &Path, device: DeviceChoice) -> Result<(Flow, ModelM
             message: "this model file holds a VAE, not a flow".into(),
         });
     };
-    let mut flow = Flow::new(config, device).map_err(|e| Error::Model {
-        file: json_path.to_owned(),
-        message: format!("invalid architecture: {e}"),
-    })?;
-    let weights = json_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&file.weights);
-    let tensors = read_tensors(&weights)?;
-    load_variables(flow.var_store_mut(), &tensors, "", &weights)?;
+    let mut flow = Flow::new(config, device).map_err(invalid_architecture(json_path))?;
+    load_weights_file(json_path, &file.weights, flow.var_store_mut())?;
     flow.set_data_initialized(file.data_initialized);
     Ok((flow, file.metadata))
 }
@@ -174,17 +166,24 @@ pub fn load_vae(json_path: &Path, device: DeviceChoice) -> Result<(Vae, ModelMet
             message: "this model file holds a flow, not a VAE".into(),
         });
     };
-    let mut vae = Vae::new(config, device).map_err(|e| Error::Model {
+    let mut vae = Vae::new(config, device).map_err(invalid_architecture(json_path))?;
+    load_weights_file(json_path, &file.weights, vae.var_store_mut())?;
+    Ok((vae, file.metadata))
+}
+
+/// Maps a model-construction error to a [`Error::Model`] naming the JSON file.
+fn invalid_architecture(json_path: &Path) -> impl FnOnce(Error) -> Error + '_ {
+    move |e| Error::Model {
         file: json_path.to_owned(),
         message: format!("invalid architecture: {e}"),
-    })?;
-    let weights = json_path
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join(&file.weights);
-    let tensors = read_tensors(&weights)?;
-    load_variables(vae.var_store_mut(), &tensors, "", &weights)?;
-    Ok((vae, file.metadata))
+    }
+}
+
+/// Reads the weights file named in a model JSON (relative to it) into `vs`, checked.
+fn load_weights_file(json_path: &Path, weights: &str, vs: &mut tch::nn::VarStore) -> Result<()> {
+    let path = json_path.parent().unwrap_or(Path::new(".")).join(weights);
+    let tensors = read_tensors(&path)?;
+    load_variables(vs, &tensors, "", &path)
 }
 
 /// Reads and checks the JSON half of a model file.

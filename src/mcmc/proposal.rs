@@ -23,6 +23,19 @@ pub struct Proposed {
     pub log_q: Option<f64>,
 }
 
+impl Proposed {
+    /// A proposal that computed nothing but x′ and its Hastings term.
+    pub fn new(x: Vec<f64>, log_hastings: f64) -> Self {
+        Self {
+            x,
+            log_hastings,
+            energy: None,
+            gradient: None,
+            log_q: None,
+        }
+    }
+}
+
 /// A Metropolis–Hastings proposal.
 pub trait Proposal {
     /// A short name for reports ("random_walk", "mala", "flow").
@@ -69,13 +82,7 @@ impl Proposal for RandomWalk {
             .iter()
             .map(|v| v + self.step * gaussian(rng))
             .collect();
-        Ok(Proposed {
-            x,
-            log_hastings: 0.0,
-            energy: None,
-            gradient: None,
-            log_q: None,
-        })
+        Ok(Proposed::new(x, 0.0))
     }
 }
 
@@ -121,11 +128,8 @@ impl Proposal for Mala {
             // A proposal the potential rejects (e.g. a non-finite step) is simply refused.
             Err(_) => {
                 return Ok(Proposed {
-                    x: x_new,
-                    log_hastings: f64::NAN,
                     energy: Some(f64::NAN),
-                    gradient: None,
-                    log_q: None,
+                    ..Proposed::new(x_new, f64::NAN)
                 })
             }
         };
@@ -226,11 +230,8 @@ impl<G: Generator> Proposal for FlowIndependence<G> {
             }
         };
         Ok(Proposed {
-            x,
-            log_hastings: log_q_current - log_q_new,
-            energy: None,
-            gradient: None,
             log_q: Some(log_q_new),
+            ..Proposed::new(x, log_q_current - log_q_new)
         })
     }
 }
@@ -273,12 +274,9 @@ impl Proposal for LatentWalk {
         let (z, logdet_inverse_x) = self.flow.inverse(&state.x)?;
         let z_new: Vec<f64> = z.iter().map(|v| v + self.step * gaussian(rng)).collect();
         let (x_new, logdet_forward_z_new) = self.flow.forward(&z_new)?;
-        Ok(Proposed {
-            x: x_new,
-            log_hastings: logdet_inverse_x[0] + logdet_forward_z_new[0],
-            energy: None,
-            gradient: None,
-            log_q: None,
-        })
+        Ok(Proposed::new(
+            x_new,
+            logdet_inverse_x[0] + logdet_forward_z_new[0],
+        ))
     }
 }
