@@ -5,21 +5,28 @@ use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use super::accept::{accept, log_acceptance};
-use super::proposal::Proposal;
+use super::proposal::{Proposal, Proposed};
 use crate::error::{Error, Result};
 use crate::rng::ChainRng;
 
 /// The state of a chain: the configuration and what is known about it.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Serialised in sampler checkpoints. The cached gradient is not (it is recomputed, to the
+/// same bits, from x); the cached generator terms are, because recomputing them in a batch
+/// of another shape could change their last bits and so a resumed chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChainState {
     /// The configuration x.
     pub x: Vec<f64>,
     /// U(x).
     pub energy: f64,
     /// ∇U(x), computed on demand and kept until x changes.
-    gradient: Option<Vec<f64>>,
+    #[serde(skip)]
+    pub(crate) gradient: Option<Vec<f64>>,
     /// log q_θ(x) of the independence proposal's generator, likewise cached.
     pub(crate) log_q: Option<f64>,
+    /// The auxiliary latent of the VAE proposal's extended space, valid for this x.
+    pub(crate) latent: Option<crate::mcmc::vae_move::ExtendedLatent>,
 }
 
 impl ChainState {
@@ -40,7 +47,24 @@ impl ChainState {
             energy,
             gradient: None,
             log_q: None,
+            latent: None,
         })
+    }
+
+    /// Moves the state to an accepted proposal, keeping what the proposal computed and
+    /// forgetting what belonged to the old x.
+    pub(crate) fn accept(&mut self, proposed: Proposed, energy: f64) {
+        self.x = proposed.x;
+        self.energy = energy;
+        self.gradient = proposed.gradient;
+        self.log_q = proposed.log_q;
+        self.latent = None;
+    }
+
+    /// x and ∇U(x) together (MALA needs both).
+    pub(crate) fn x_and_gradient(&mut self, potential: &dyn Potential) -> Result<(&[f64], &[f64])> {
+        self.gradient(potential)?;
+        Ok((&self.x, self.gradient.as_deref().unwrap_or(&[])))
     }
 
     /// ∇U(x), computed once per configuration.
@@ -122,10 +146,7 @@ pub fn run_chain(
         stats[k].proposed += 1;
         if accept(log_alpha, rng.random::<f64>()) {
             stats[k].accepted += 1;
-            state.x = proposed.x;
-            state.energy = u_new;
-            state.gradient = proposed.gradient;
-            state.log_q = proposed.log_q;
+            state.accept(proposed, u_new);
         }
         observe(state);
     }

@@ -1,6 +1,7 @@
 //! Proposals, each returning its own Hastings term `log q(x | x′) − log q(x′ | x)`.
 
 use boltzgen_potentials::Potential;
+use rand::RngExt;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::chain::ChainState;
@@ -54,7 +55,7 @@ pub trait Proposal {
     ) -> Result<Proposed>;
 }
 
-fn gaussian(rng: &mut ChainRng) -> f64 {
+pub(crate) fn gaussian(rng: &mut ChainRng) -> f64 {
     StandardNormal.sample(rng)
 }
 
@@ -77,13 +78,63 @@ impl Proposal for RandomWalk {
         _: f64,
         rng: &mut ChainRng,
     ) -> Result<Proposed> {
-        let x = state
-            .x
-            .iter()
-            .map(|v| v + self.step * gaussian(rng))
-            .collect();
-        Ok(Proposed::new(x, 0.0))
+        Ok(random_walk(&state.x, self.step, rng))
     }
+}
+
+/// `x′ = x + σ ξ` on every coordinate.
+pub(crate) fn random_walk(x: &[f64], step: f64, rng: &mut ChainRng) -> Proposed {
+    let x = x.iter().map(|v| v + step * gaussian(rng)).collect();
+    Proposed::new(x, 0.0)
+}
+
+/// A Gaussian random walk of one particle at a time: a particle is chosen uniformly and its
+/// `spatial_dim` coordinates move by `σ ξ`. Symmetric, Hastings term 0. For particle systems
+/// (LJ, DW4) this keeps the acceptance reasonable where moving every atom at once would not.
+#[derive(Debug, Clone)]
+pub struct ParticleWalk {
+    /// Step size σ.
+    pub step: f64,
+    /// Coordinates per particle (2 or 3).
+    pub spatial_dim: usize,
+}
+
+impl Proposal for ParticleWalk {
+    fn name(&self) -> &str {
+        "particle_walk"
+    }
+
+    fn propose(
+        &mut self,
+        state: &mut ChainState,
+        _: &dyn Potential,
+        _: f64,
+        rng: &mut ChainRng,
+    ) -> Result<Proposed> {
+        particle_walk(&state.x, self.step, self.spatial_dim, rng)
+    }
+}
+
+/// Moves one uniformly chosen particle of `x` by `σ ξ`.
+pub(crate) fn particle_walk(
+    x: &[f64],
+    step: f64,
+    spatial_dim: usize,
+    rng: &mut ChainRng,
+) -> Result<Proposed> {
+    if spatial_dim == 0 || x.len() % spatial_dim != 0 {
+        return Err(Error::Dimension {
+            what: "particle walk (coordinates must be a multiple of spatial_dim)".into(),
+            expected: spatial_dim,
+            got: x.len(),
+        });
+    }
+    let particle = rng.random_range(0..x.len() / spatial_dim);
+    let mut x_new = x.to_vec();
+    for v in &mut x_new[particle * spatial_dim..(particle + 1) * spatial_dim] {
+        *v += step * gaussian(rng);
+    }
+    Ok(Proposed::new(x_new, 0.0))
 }
 
 /// Metropolis-adjusted Langevin: `x′ = x − (ε²/2) β ∇U(x) + ε ξ`.
@@ -110,53 +161,60 @@ impl Proposal for Mala {
         beta: f64,
         rng: &mut ChainRng,
     ) -> Result<Proposed> {
-        let e2 = self.step * self.step;
-        let grad_x = state.gradient(potential)?.to_vec();
-        let mean_fwd: Vec<f64> = state
-            .x
-            .iter()
-            .zip(&grad_x)
-            .map(|(x, g)| x - 0.5 * e2 * beta * g)
-            .collect();
-        let x_new: Vec<f64> = mean_fwd
-            .iter()
-            .map(|m| m + self.step * gaussian(rng))
-            .collect();
-        let mut grad_new = vec![0.0; x_new.len()];
-        let u_new = match potential.energy_and_gradient(&x_new, &mut grad_new) {
-            Ok(u) => u,
-            // A proposal the potential rejects (e.g. a non-finite step) is simply refused.
-            Err(_) => {
-                return Ok(Proposed {
-                    energy: Some(f64::NAN),
-                    ..Proposed::new(x_new, f64::NAN)
-                })
-            }
-        };
-        let mean_bwd: Vec<f64> = x_new
-            .iter()
-            .zip(&grad_new)
-            .map(|(x, g)| x - 0.5 * e2 * beta * g)
-            .collect();
-        let fwd: f64 = x_new
-            .iter()
-            .zip(&mean_fwd)
-            .map(|(a, m)| (a - m) * (a - m))
-            .sum();
-        let bwd: f64 = state
-            .x
-            .iter()
-            .zip(&mean_bwd)
-            .map(|(a, m)| (a - m) * (a - m))
-            .sum();
-        Ok(Proposed {
-            x: x_new,
-            log_hastings: (fwd - bwd) / (2.0 * e2),
-            energy: Some(u_new),
-            gradient: Some(grad_new),
-            log_q: None,
-        })
+        mala(state, potential, beta, self.step, rng)
     }
+}
+
+/// One MALA proposal from `state` with step ε (see [`Mala`]).
+pub(crate) fn mala(
+    state: &mut ChainState,
+    potential: &dyn Potential,
+    beta: f64,
+    step: f64,
+    rng: &mut ChainRng,
+) -> Result<Proposed> {
+    let e2 = step * step;
+    let drift = 0.5 * e2 * beta;
+    let (x, grad_x) = state.x_and_gradient(potential)?;
+    let mean_fwd: Vec<f64> = x
+        .iter()
+        .zip(grad_x)
+        .map(|(x, g)| x - drift * g)
+        .collect();
+    let x_new: Vec<f64> = mean_fwd.iter().map(|m| m + step * gaussian(rng)).collect();
+    let mut grad_new = vec![0.0; x_new.len()];
+    let u_new = match potential.energy_and_gradient(&x_new, &mut grad_new) {
+        Ok(u) => u,
+        // A proposal the potential rejects (e.g. a non-finite step) is simply refused.
+        Err(_) => {
+            return Ok(Proposed {
+                energy: Some(f64::NAN),
+                ..Proposed::new(x_new, f64::NAN)
+            })
+        }
+    };
+    // ‖x′ − m(x)‖² and ‖x − m(x′)‖², with m(y) = y − (ε²/2) β ∇U(y).
+    let fwd: f64 = x_new
+        .iter()
+        .zip(&mean_fwd)
+        .map(|(a, m)| (a - m) * (a - m))
+        .sum();
+    let bwd: f64 = state
+        .x
+        .iter()
+        .zip(x_new.iter().zip(&grad_new))
+        .map(|(a, (xn, g))| {
+            let m = xn - drift * g;
+            (a - m) * (a - m)
+        })
+        .sum();
+    Ok(Proposed {
+        x: x_new,
+        log_hastings: (fwd - bwd) / (2.0 * e2),
+        energy: Some(u_new),
+        gradient: Some(grad_new),
+        log_q: None,
+    })
 }
 
 /// Independence proposals from a generator with an exact density:

@@ -1,7 +1,4 @@
-//! Diagnostics of generators and samples: mode coverage against known mode weights.
-//!
-//! (Chain diagnostics — autocorrelation times, R̂, transition counts — arrive with the
-//! sampler.)
+//! Mode coverage of samples against known mode weights.
 
 use serde::{Deserialize, Serialize};
 

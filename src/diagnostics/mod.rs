@@ -1,0 +1,17 @@
+//! Diagnostics of generators and chains.
+//!
+//! - [`autocorrelation`]: integrated autocorrelation time (Sokal's automatic window), ESS,
+//!   and the error bar of a chain average;
+//! - [`convergence`]: split-R̂ across chains;
+//! - [`transitions`]: transitions between user-defined states, with hysteresis;
+//! - [`coverage`]: mode coverage of samples against known mode weights.
+
+pub mod autocorrelation;
+pub mod convergence;
+pub mod coverage;
+pub mod transitions;
+
+pub use autocorrelation::{autocorrelation, integrated_time, summarize, Iat, SeriesSummary};
+pub use convergence::split_rhat;
+pub use coverage::{mode_coverage, ModeCoverage, ModeShare};
+pub use transitions::{count_transitions, StateInterval, Transitions};
