@@ -305,7 +305,11 @@ impl ImportanceWeights {
         edges: &[f64],
     ) -> Result<Vec<ProfileBin>> {
         self.check_len("collective variable", cv.len())?;
-        if edges.len() < 2 || edges.windows(2).any(|e| !(e[1] > e[0])) {
+        if edges.len() < 2
+            || edges
+                .windows(2)
+                .any(|e| e[1].partial_cmp(&e[0]) != Some(std::cmp::Ordering::Greater))
+        {
             return Err(Error::InvalidArgument {
                 name: "edges".into(),
                 message: "need at least two strictly increasing bin edges".into(),
@@ -414,7 +418,9 @@ mod tests {
     fn profile_of_a_uniform_sample_is_flat_and_empty_bins_are_infinite() {
         let cv: Vec<f64> = (0..1000).map(|i| i as f64 / 1000.0).collect();
         let w = ImportanceWeights::new(1.0, &vec![0.0; 1000], &vec![0.0; 1000]).unwrap();
-        let prof = w.free_energy_profile(1.0, &cv, &[0.0, 0.25, 0.5, 0.75, 1.0, 2.0]).unwrap();
+        let prof = w
+            .free_energy_profile(1.0, &cv, &[0.0, 0.25, 0.5, 0.75, 1.0, 2.0])
+            .unwrap();
         for b in &prof[..4] {
             assert!(b.free_energy.abs() < 1e-9, "{b:?}");
             assert!((b.probability - 0.25).abs() < 1e-12);
@@ -446,6 +452,9 @@ mod tests {
         let d = w.log_z();
         assert_eq!(b.value, d.value);
         // 400 resamples: the bootstrap sd is itself uncertain by ≈ 1/sqrt(2·400) ≈ 4 %.
-        assert!((b.std_error / d.std_error - 1.0).abs() < 0.15, "{b:?} {d:?}");
+        assert!(
+            (b.std_error / d.std_error - 1.0).abs() < 0.15,
+            "{b:?} {d:?}"
+        );
     }
 }

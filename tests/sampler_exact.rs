@@ -20,9 +20,7 @@
 //! must not depend on the generator being good.
 
 use boltzgen::diagnostics::summarize;
-use boltzgen::generator::{
-    torch_lock, DeviceChoice, Flow, FlowConfig, Precision, Vae, VaeConfig,
-};
+use boltzgen::generator::{torch_lock, DeviceChoice, Flow, FlowConfig, Precision, Vae, VaeConfig};
 use boltzgen::mcmc::{Learned, MoveKind, MoveSpec, SampleRun, Sampler, SamplerConfig};
 use boltzgen::potentials::{DoubleWell2D, Gaussian, Potential};
 
@@ -215,7 +213,15 @@ fn random_walk_particle_walk_and_mala_sample_the_gaussian() {
         ),
     ];
     for (seed, (name, spec)) in cases.into_iter().enumerate() {
-        let r = run(&g, Learned::none(), vec![spec], 16, 20_000, seed as u64, &[0.0, 0.0]);
+        let r = run(
+            &g,
+            Learned::none(),
+            vec![spec],
+            16,
+            20_000,
+            seed as u64,
+            &[0.0, 0.0],
+        );
         check_gaussian_moments(name, &r);
         // Adaptation moved every chain's step away from its poor start, then froze it.
         assert_eq!(r.adaptive_steps, 500);
@@ -269,7 +275,15 @@ fn vae_move_with_an_untrained_vae_is_exact() {
         MoveSpec::new(MoveKind::Vae, 1.0),
         MoveSpec::new(MoveKind::RandomWalk, 1.0).with_step(0.8),
     ];
-    let r = run(&g, Learned::none().with_vae(&vae), moves, 32, 8_000, 13, &[0.0, 0.0]);
+    let r = run(
+        &g,
+        Learned::none().with_vae(&vae),
+        moves,
+        32,
+        8_000,
+        13,
+        &[0.0, 0.0],
+    );
     check_gaussian_moments("vae + random walk", &r);
 }
 

@@ -37,7 +37,7 @@ pub struct Transitions {
 /// [`Error::InvalidArgument`] for overlapping or empty states.
 pub fn count_transitions(series: &[f64], states: &[StateInterval]) -> Result<Transitions> {
     for (i, a) in states.iter().enumerate() {
-        if !(a.lower <= a.upper) {
+        if a.lower.is_nan() || a.upper.is_nan() || a.lower > a.upper {
             return Err(Error::InvalidArgument {
                 name: format!("states[{i}] ({})", a.name),
                 message: format!("lower {} is above upper {}", a.lower, a.upper),
@@ -97,7 +97,9 @@ mod tests {
 
     #[test]
     fn recrossings_are_not_transitions() {
-        let series = [0.0, -1.5, -0.2, 0.3, -0.1, 0.5, -1.2, 0.4, 1.1, 0.9, 1.5, -2.0];
+        let series = [
+            0.0, -1.5, -0.2, 0.3, -0.1, 0.5, -1.2, 0.4, 1.1, 0.9, 1.5, -2.0,
+        ];
         let t = count_transitions(&series, &wells()).unwrap();
         assert_eq!(t.total, 2);
         assert_eq!(t.counts, vec![vec![0, 1], vec![1, 0]]);

@@ -1,9 +1,11 @@
-//! Learned generators q_θ(x): normalizing flows (and, later, VAEs) in libtorch.
+//! Generators q_θ(x): normalizing flows and VAEs in libtorch, and a pure-Rust Gaussian
+//! baseline.
 //!
 //! `tch::Tensor` stays inside this module and [`crate::train`]; the rest of boltzgen sees
 //! configurations and log-densities as `f64` slices through the [`Generator`] trait.
 
 pub mod flow;
+pub mod gaussian;
 mod mlp;
 pub mod store;
 pub(crate) mod tensor;
@@ -15,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::rng::ChainRng;
 
 pub use flow::{BaseSpec, Flow, FlowConfig, LayerSpec};
+pub use gaussian::DiagonalGaussian;
 pub use mlp::Activation;
 pub use vae::{JointSamples, Vae, VaeConfig};
 

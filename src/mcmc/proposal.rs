@@ -176,11 +176,7 @@ pub(crate) fn mala(
     let e2 = step * step;
     let drift = 0.5 * e2 * beta;
     let (x, grad_x) = state.x_and_gradient(potential)?;
-    let mean_fwd: Vec<f64> = x
-        .iter()
-        .zip(grad_x)
-        .map(|(x, g)| x - drift * g)
-        .collect();
+    let mean_fwd: Vec<f64> = x.iter().zip(grad_x).map(|(x, g)| x - drift * g).collect();
     let x_new: Vec<f64> = mean_fwd.iter().map(|m| m + step * gaussian(rng)).collect();
     let mut grad_new = vec![0.0; x_new.len()];
     let u_new = match potential.energy_and_gradient(&x_new, &mut grad_new) {

@@ -336,7 +336,9 @@ impl Chain {
     fn pick(&mut self, cumulative: &[f64]) -> usize {
         let total = cumulative[cumulative.len() - 1];
         let u = self.rng.random::<f64>() * total;
-        cumulative.partition_point(|&c| c <= u).min(cumulative.len() - 1)
+        cumulative
+            .partition_point(|&c| c <= u)
+            .min(cumulative.len() - 1)
     }
 
     /// Finishes a served learned move, then makes local moves until the block ends at `end`
@@ -400,8 +402,12 @@ impl Chain {
         ctx: &Context,
     ) {
         let config = ctx.config;
-        let log_alpha =
-            log_acceptance(config.beta, self.state.energy, energy, proposed.log_hastings);
+        let log_alpha = log_acceptance(
+            config.beta,
+            self.state.energy,
+            energy,
+            proposed.log_hastings,
+        );
         let burning_in = self.t < config.burn_in;
         let counts = if burning_in {
             &mut self.burn_in_counts[k]
@@ -525,7 +531,8 @@ impl Sampler {
                         .moves
                         .iter()
                         .map(|m| {
-                            m.step.map(|s| StepAdapter::new(s, m.target_acceptance.unwrap_or(0.5)))
+                            m.step
+                                .map(|s| StepAdapter::new(s, m.target_acceptance.unwrap_or(0.5)))
                         })
                         .collect(),
                     burn_in_counts: vec![MoveCounts::default(); config.moves.len()],
@@ -673,7 +680,11 @@ impl Sampler {
 
     /// Serves every waiting chain its learned proposal, in chain order, batching the
     /// generator calls by move kind.
-    fn serve(&mut self, potential: &dyn Potential, learned: Learned) -> Result<Vec<Option<Served>>> {
+    fn serve(
+        &mut self,
+        potential: &dyn Potential,
+        learned: Learned,
+    ) -> Result<Vec<Option<Served>>> {
         let mut out: Vec<Option<Served>> = vec![None; self.chains.len()];
         let waiting = |kind: MoveKind| -> Vec<usize> {
             self.chains
@@ -758,7 +769,9 @@ impl Sampler {
             let i = buffer.next;
             buffer.next += 1;
             let log_q_new = buffer.log_q[i];
-            let log_q_current = current[c].or(self.chains[c].state.log_q).unwrap_or(f64::NAN);
+            let log_q_current = current[c]
+                .or(self.chains[c].state.log_q)
+                .unwrap_or(f64::NAN);
             out[c] = Some(Served {
                 proposed: Proposed {
                     log_q: Some(log_q_new),
@@ -790,7 +803,9 @@ impl Sampler {
         let l = z.len() / chains.len();
         for (row, &c) in chains.iter().enumerate() {
             let k = self.chains[c].pending.unwrap_or(0);
-            let step = self.chains[c].steps[k].as_ref().map_or(0.0, StepAdapter::step);
+            let step = self.chains[c].steps[k]
+                .as_ref()
+                .map_or(0.0, StepAdapter::step);
             for v in &mut z[row * l..(row + 1) * l] {
                 *v += step * gaussian(&mut self.generator_rng);
             }
@@ -834,13 +849,12 @@ impl Sampler {
             }
         }
         for &c in chains {
-            let ((x_new, proposed_latent, energy), evaluated) = self.vae_buffer.take(
-                vae,
-                self.config.buffer,
-                &mut self.generator_rng,
-                |xs| energies_or_nan(potential, xs),
-            )?;
-            self.learned_evaluations += evaluated;
+            let draw =
+                self.vae_buffer
+                    .take(vae, self.config.buffer, &mut self.generator_rng, |xs| {
+                        energies_or_nan(potential, xs)
+                    })?;
+            self.learned_evaluations += draw.evaluations;
             let current = refreshed[c]
                 .as_ref()
                 .or(self.chains[c].state.latent.as_ref())
@@ -849,11 +863,11 @@ impl Sampler {
                     message: "a chain has no extended-space latent".into(),
                 })?;
             out[c] = Some(Served {
-                proposed: Proposed::new(x_new, vae_log_hastings(current, &proposed_latent)),
-                energy,
+                proposed: Proposed::new(draw.x, vae_log_hastings(current, &draw.latent)),
+                energy: draw.energy,
                 current_log_q: None,
                 current_latent: refreshed[c].take(),
-                proposed_latent: Some(proposed_latent),
+                proposed_latent: Some(draw.latent),
             });
         }
         Ok(())
@@ -897,12 +911,12 @@ impl Sampler {
             message,
         };
         let file = std::fs::File::open(path).map_err(Error::io(path))?;
-        let saved: CheckpointFile<Sampler> =
-            ciborium::from_reader(std::io::BufReader::new(file)).map_err(|e| {
-                bad(format!(
-                    "not a readable sampler checkpoint (truncated or corrupted?): {e}"
-                ))
-            })?;
+        let saved: CheckpointFile<Sampler> = ciborium::from_reader(std::io::BufReader::new(file))
+            .map_err(|e| {
+            bad(format!(
+                "not a readable sampler checkpoint (truncated or corrupted?): {e}"
+            ))
+        })?;
         if saved.magic != CHECKPOINT_MAGIC {
             return Err(bad("not a boltzgen sampler checkpoint".into()));
         }
@@ -978,7 +992,11 @@ impl Sampler {
                 .map(|c| ChainRun {
                     samples: c.samples.clone(),
                     energies: c.energies.clone(),
-                    step_sizes: c.steps.iter().map(|s| s.as_ref().map(StepAdapter::step)).collect(),
+                    step_sizes: c
+                        .steps
+                        .iter()
+                        .map(|s| s.as_ref().map(StepAdapter::step))
+                        .collect(),
                     production: c.production_counts.clone(),
                     final_state: c.state.x.clone(),
                 })

@@ -48,6 +48,19 @@ pub fn vae_log_hastings(current: &ExtendedLatent, proposed: &ExtendedLatent) -> 
     current.weight() - proposed.weight()
 }
 
+/// One buffered draw of the VAE proposal.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct VaeDraw {
+    /// x′.
+    pub(crate) x: Vec<f64>,
+    /// z′ and the log-densities of the pair.
+    pub(crate) latent: ExtendedLatent,
+    /// U(x′).
+    pub(crate) energy: f64,
+    /// Energy evaluations made to produce it (the whole batch when it refilled the buffer).
+    pub(crate) evaluations: u64,
+}
+
 /// Draws from the decoder's joint, with everything the acceptance test needs, and their
 /// energies (evaluated in parallel when the buffer is filled).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -59,15 +72,14 @@ pub(crate) struct VaeBuffer {
 }
 
 impl VaeBuffer {
-    /// The next draw `(x′, its latent, U(x′))`, refilling with `batch` draws first if empty.
-    /// Returns the number of energy evaluations a refill made (0 or `batch`).
+    /// The next draw, refilling the buffer with `batch` draws first if it is empty.
     pub(crate) fn take(
         &mut self,
         vae: &Vae,
         batch: usize,
         rng: &mut ChainRng,
         energies: impl Fn(&[f64]) -> Vec<f64>,
-    ) -> Result<((Vec<f64>, ExtendedLatent, f64), u64)> {
+    ) -> Result<VaeDraw> {
         let mut evaluated = 0;
         if self.next >= self.latents.len() {
             let joint = vae.sample_joint(batch, rng)?;
@@ -89,14 +101,12 @@ impl VaeBuffer {
         let i = self.next;
         self.next += 1;
         let d = self.x.len() / self.latents.len();
-        Ok((
-            (
-                self.x[i * d..(i + 1) * d].to_vec(),
-                self.latents[i].clone(),
-                self.energy[i],
-            ),
-            evaluated,
-        ))
+        Ok(VaeDraw {
+            x: self.x[i * d..(i + 1) * d].to_vec(),
+            latent: self.latents[i].clone(),
+            energy: self.energy[i],
+            evaluations: evaluated,
+        })
     }
 }
 
