@@ -21,7 +21,8 @@ pub fn log_acceptance(beta: f64, u_current: f64, u_proposed: f64, log_hastings: 
 
 /// Accepts when `ln u < log α` for a uniform draw `u ∈ [0, 1)`.
 pub fn accept(log_alpha: f64, uniform: f64) -> bool {
-    uniform.ln() < log_alpha
+    // ln u < 0 ≤ log α for every u in [0, 1): no logarithm needed when log α ≥ 0.
+    log_alpha >= 0.0 || uniform.ln() < log_alpha
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepAdapter {
     log_step: f64,
+    /// exp(log_step), kept so that reading the step in a tight loop costs no exponential.
+    step: f64,
     target: f64,
     updates: u64,
 }
@@ -25,6 +27,7 @@ impl StepAdapter {
     pub fn new(step: f64, target: f64) -> Self {
         Self {
             log_step: step.ln(),
+            step,
             target,
             updates: 0,
         }
@@ -32,7 +35,7 @@ impl StepAdapter {
 
     /// The current step size.
     pub fn step(&self) -> f64 {
-        self.log_step.exp()
+        self.step
     }
 
     /// Updates after a proposal whose `log α` was `log_alpha`.
@@ -46,6 +49,7 @@ impl StepAdapter {
         let gain = (self.updates as f64).powf(-0.6);
         self.log_step =
             (self.log_step + gain * (prob - self.target)).clamp(-LOG_STEP_BOUND, LOG_STEP_BOUND);
+        self.step = self.log_step.exp();
     }
 
     /// Number of updates made.

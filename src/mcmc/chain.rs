@@ -52,13 +52,14 @@ impl ChainState {
     }
 
     /// Moves the state to an accepted proposal, keeping what the proposal computed and
-    /// forgetting what belonged to the old x.
-    pub(crate) fn accept(&mut self, proposed: Proposed, energy: f64) {
-        self.x = proposed.x;
+    /// forgetting what belonged to the old x. Returns the old x's buffer for reuse.
+    pub(crate) fn accept(&mut self, proposed: Proposed, energy: f64) -> Vec<f64> {
+        let old = std::mem::replace(&mut self.x, proposed.x);
         self.energy = energy;
         self.gradient = proposed.gradient;
         self.log_q = proposed.log_q;
         self.latent = None;
+        old
     }
 
     /// x and ∇U(x) together (MALA needs both).

@@ -78,14 +78,19 @@ impl Proposal for RandomWalk {
         _: f64,
         rng: &mut ChainRng,
     ) -> Result<Proposed> {
-        Ok(random_walk(&state.x, self.step, rng))
+        Ok(random_walk(&state.x, self.step, rng, Vec::new()))
     }
 }
 
 /// `x′ = x + σ ξ` on every coordinate.
-pub(crate) fn random_walk(x: &[f64], step: f64, rng: &mut ChainRng) -> Proposed {
-    let x = x.iter().map(|v| v + step * gaussian(rng)).collect();
-    Proposed::new(x, 0.0)
+///
+/// `spare` is a recycled buffer for x′ (its contents are ignored), so that a chain in a
+/// tight loop does not allocate every step.
+pub(crate) fn random_walk(x: &[f64], step: f64, rng: &mut ChainRng, spare: Vec<f64>) -> Proposed {
+    let mut x_new = spare;
+    x_new.clear();
+    x_new.extend(x.iter().map(|v| v + step * gaussian(rng)));
+    Proposed::new(x_new, 0.0)
 }
 
 /// A Gaussian random walk of one particle at a time: a particle is chosen uniformly and its
@@ -111,16 +116,17 @@ impl Proposal for ParticleWalk {
         _: f64,
         rng: &mut ChainRng,
     ) -> Result<Proposed> {
-        particle_walk(&state.x, self.step, self.spatial_dim, rng)
+        particle_walk(&state.x, self.step, self.spatial_dim, rng, Vec::new())
     }
 }
 
-/// Moves one uniformly chosen particle of `x` by `σ ξ`.
+/// Moves one uniformly chosen particle of `x` by `σ ξ` (`spare` as in [`random_walk`]).
 pub(crate) fn particle_walk(
     x: &[f64],
     step: f64,
     spatial_dim: usize,
     rng: &mut ChainRng,
+    spare: Vec<f64>,
 ) -> Result<Proposed> {
     if spatial_dim == 0 || x.len() % spatial_dim != 0 {
         return Err(Error::Dimension {
@@ -130,7 +136,9 @@ pub(crate) fn particle_walk(
         });
     }
     let particle = rng.random_range(0..x.len() / spatial_dim);
-    let mut x_new = x.to_vec();
+    let mut x_new = spare;
+    x_new.clear();
+    x_new.extend_from_slice(x);
     for v in &mut x_new[particle * spatial_dim..(particle + 1) * spatial_dim] {
         *v += step * gaussian(rng);
     }

@@ -317,12 +317,17 @@ struct Chain {
     production_counts: Vec<MoveCounts>,
     /// Steps completed.
     t: usize,
+    /// Production steps left until the next recorded one (1 records the next step).
+    until_record: usize,
     /// A learned move picked at step `t`, waiting to be served.
     pending: Option<usize>,
     /// Energy evaluations made by this chain's local moves.
     evaluations: u64,
     samples: Vec<f64>,
     energies: Vec<f64>,
+    /// A recycled configuration buffer: local proposals write into it instead of allocating.
+    #[serde(skip)]
+    spare: Vec<f64>,
 }
 
 /// What every chain needs to know to move, shared read-only across threads.
@@ -365,13 +370,15 @@ impl Chain {
                 return Ok(());
             }
             let step = self.steps[k].as_ref().map_or(0.0, StepAdapter::step);
+            let spare = std::mem::take(&mut self.spare);
             let proposed = match spec.kind {
-                MoveKind::RandomWalk => random_walk(&self.state.x, step, &mut self.rng),
+                MoveKind::RandomWalk => random_walk(&self.state.x, step, &mut self.rng, spare),
                 MoveKind::ParticleWalk => particle_walk(
                     &self.state.x,
                     step,
                     spec.spatial_dim.unwrap_or(1),
                     &mut self.rng,
+                    spare,
                 )?,
                 MoveKind::Mala => mala(
                     &mut self.state,
@@ -420,17 +427,24 @@ impl Chain {
         }
         if accept(log_alpha, self.rng.random::<f64>()) {
             counts.accepted += 1;
-            self.state.accept(proposed, energy);
+            self.spare = self.state.accept(proposed, energy);
             self.state.latent = latent;
+        } else {
+            self.spare = proposed.x;
         }
         if burning_in && config.moves[k].target_acceptance.is_some() {
             if let Some(adapter) = &mut self.steps[k] {
                 adapter.update(log_alpha);
             }
         }
-        if !burning_in && (self.t - config.burn_in) % config.thin == config.thin - 1 {
-            self.samples.extend_from_slice(&self.state.x);
-            self.energies.push(self.state.energy);
+        if !burning_in {
+            // A countdown rather than a modulo: this runs every step of every chain.
+            self.until_record -= 1;
+            if self.until_record == 0 {
+                self.until_record = config.thin;
+                self.samples.extend_from_slice(&self.state.x);
+                self.energies.push(self.state.energy);
+            }
         }
         self.t += 1;
     }
@@ -538,10 +552,12 @@ impl Sampler {
                     burn_in_counts: vec![MoveCounts::default(); config.moves.len()],
                     production_counts: vec![MoveCounts::default(); config.moves.len()],
                     t: 0,
+                    until_record: config.thin,
                     pending: None,
                     evaluations: 1,
                     samples: Vec::new(),
                     energies: Vec::new(),
+                    spare: Vec::new(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
