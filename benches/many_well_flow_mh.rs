@@ -40,8 +40,11 @@ fn flow() -> Flow {
     .unwrap()
 }
 
+/// An observable of a configuration and its energy.
+type Observable<'a> = &'a dyn Fn(&[f64], f64) -> f64;
+
 fn report(name: &str, run: &SampleRun, seconds: f64) {
-    let series = |f: &dyn Fn(&[f64], f64) -> f64| -> Vec<Vec<f64>> {
+    let series = |f: Observable| -> Vec<Vec<f64>> {
         run.chains
             .iter()
             .map(|c| {
@@ -59,7 +62,7 @@ fn report(name: &str, run: &SampleRun, seconds: f64) {
         .map(|m| format!("{} {:.3}", m.name, m.production.acceptance_rate()))
         .collect();
     println!("{name}: acceptance {}; {seconds:.1} s", moves.join(", "));
-    let observables: [(&str, &dyn Fn(&[f64], f64) -> f64); 3] = [
+    let observables: [(&str, Observable); 3] = [
         ("x0", &|x, _| x[0]),
         ("right-well count", &|x, _| {
             x.iter().step_by(2).filter(|v| **v > 0.0).count() as f64

@@ -114,7 +114,7 @@ pub fn integrated_time(chains: &[&[f64]]) -> Result<Iat> {
 }
 
 /// A chain average with its error bar and convergence diagnostics.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesSummary {
     /// The average over all chains.
     pub mean: f64,
@@ -126,6 +126,8 @@ pub struct SeriesSummary {
     pub iat: Iat,
     /// Effective sample size over all chains, N / τ.
     pub ess: f64,
+    /// Per chain: its length over its own τ (NaN for a chain shorter than 2).
+    pub ess_per_chain: Vec<f64>,
     /// Split-R̂ (needs ≥ 4 draws per chain; NaN otherwise).
     pub split_rhat: f64,
 }
@@ -151,6 +153,10 @@ pub fn summarize(chains: &[&[f64]]) -> Result<SeriesSummary> {
         variance,
         iat,
         ess,
+        ess_per_chain: chains
+            .iter()
+            .map(|c| integrated_time(&[c]).map_or(f64::NAN, |i| c.len() as f64 / i.tau))
+            .collect(),
         split_rhat: split_rhat(chains).unwrap_or(f64::NAN),
     })
 }
@@ -213,6 +219,7 @@ mod tests {
         // var of AR(1) with unit noise: 1/(1 − φ²).
         assert!((s.variance - 1.0 / (1.0 - 0.64)).abs() < 0.1);
         assert!((s.ess - 100_000.0 / 9.0).abs() < 0.15 * 100_000.0 / 9.0);
+        assert_eq!(s.ess_per_chain, vec![s.ess]);
     }
 
     #[test]
