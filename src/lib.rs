@@ -6,6 +6,7 @@
 //! [`potentials`].
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod diagnostics;
 pub mod error;
 pub mod generator;

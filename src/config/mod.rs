@@ -1,0 +1,542 @@
+//! Run configurations: TOML files read through serde with unknown keys refused.
+//!
+//! Every field is documented in `docs/config.md`. Errors name the file, the key (as a path
+//! such as `sample.moves[1].kind`), the line, and what is allowed.
+
+mod system;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnostics::StateInterval;
+use crate::error::{Error, Result};
+use crate::generator::{DeviceChoice, Precision};
+use crate::mcmc::MoveSpec;
+use crate::train::TrainConfig;
+
+pub use system::{EnergyUnit, LengthUnit, System, SystemConfig};
+
+/// A whole run: the system, where training data comes from, the model, and what to do with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The potential, its parameters and the temperature.
+    pub system: SystemConfig,
+    /// Seed of every random stream (the CLI's `--seed` overrides it).
+    #[serde(default)]
+    pub seed: u64,
+    /// Where models run (`--device` overrides it).
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// Training frames from a trajectory file (for forward KL).
+    #[serde(default)]
+    pub data: Option<DataConfig>,
+    /// The generator's architecture, or a file to load it from.
+    #[serde(default)]
+    pub model: Option<ModelConfig>,
+    /// How to train the generator.
+    #[serde(default)]
+    pub train: Option<TrainConfig>,
+    /// Metropolis–Hastings sampling.
+    #[serde(default)]
+    pub sample: Option<SampleConfig>,
+    /// Importance reweighting of direct generator draws.
+    #[serde(default)]
+    pub reweight: Option<ReweightConfig>,
+    /// Collective variable, states and profile for reports.
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
+    /// Where results go.
+    #[serde(default)]
+    pub output: OutputConfig,
+}
+
+/// Training data from a trajectory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// The trajectory file (any format chemfiles reads), relative to the config file.
+    pub trajectory: PathBuf,
+    /// Frames as `start:stop:stride` (Python slice rules, no negatives); all by default.
+    #[serde(default)]
+    pub frames: Option<String>,
+    /// A chemfiles selection (`"name Ar"`, `"index < 13"`); all atoms by default.
+    #[serde(default)]
+    pub selection: Option<String>,
+}
+
+/// Which generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Affine couplings.
+    RealNvp,
+    /// Rational-quadratic spline couplings.
+    NeuralSpline,
+    /// A β-VAE.
+    Vae,
+}
+
+/// The generator's architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `real_nvp`, `neural_spline` or `vae`.
+    pub kind: ModelKind,
+    /// Coupling layers (flows).
+    #[serde(default = "default_layers")]
+    pub layers: usize,
+    /// Hidden layer widths of the conditioners / encoder and decoder.
+    #[serde(default = "default_hidden")]
+    pub hidden: Vec<usize>,
+    /// Spline bins (neural_spline).
+    #[serde(default = "default_bins")]
+    pub bins: usize,
+    /// Spline interval [−B, B] (neural_spline).
+    #[serde(default = "default_tail_bound")]
+    pub tail_bound: f64,
+    /// Latent dimension (vae).
+    #[serde(default)]
+    pub latent_dim: Option<usize>,
+    /// `float32` or `float64`.
+    #[serde(default)]
+    pub precision: Precision,
+    /// Remove the centre of mass (particle systems with a translation-invariant U).
+    #[serde(default)]
+    pub mean_free: bool,
+    /// Load this model file (`.json`, relative to the config) instead of building a new one.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+fn default_layers() -> usize {
+    4
+}
+fn default_hidden() -> Vec<usize> {
+    vec![64, 64]
+}
+fn default_bins() -> usize {
+    8
+}
+fn default_tail_bound() -> f64 {
+    5.0
+}
+
+/// Metropolis–Hastings sampling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SampleConfig {
+    /// Number of chains.
+    #[serde(default = "default_chains")]
+    pub chains: usize,
+    /// Burn-in steps per chain (adaptive, not written).
+    #[serde(default = "default_burn_in")]
+    pub burn_in: usize,
+    /// Production steps per chain.
+    pub steps: usize,
+    /// Write every `thin`-th production step.
+    #[serde(default = "default_one")]
+    pub thin: usize,
+    /// Learned draws per generator call.
+    #[serde(default = "default_buffer")]
+    pub buffer: usize,
+    /// Steps per block (chains align at block ends).
+    #[serde(default = "default_sync")]
+    pub sync_interval: usize,
+    /// Checkpoint (and flush the trajectory) every this many blocks.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: usize,
+    /// Starting configuration for every chain; by default generator draws when there is a
+    /// model, else the first training frames.
+    #[serde(default)]
+    pub start: Option<Vec<f64>>,
+    /// The mixture of moves.
+    pub moves: Vec<MoveSpec>,
+}
+
+fn default_chains() -> usize {
+    16
+}
+fn default_burn_in() -> usize {
+    1000
+}
+fn default_one() -> usize {
+    1
+}
+fn default_buffer() -> usize {
+    1024
+}
+fn default_sync() -> usize {
+    100
+}
+fn default_checkpoint_every() -> usize {
+    10
+}
+
+/// Importance reweighting of direct draws.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReweightConfig {
+    /// Number of generator draws.
+    #[serde(default = "default_draws")]
+    pub draws: usize,
+    /// Bootstrap resamples for the error of log Ẑ (0: delta method only).
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap: usize,
+    /// Also write this many systematically resampled (unweighted) configurations.
+    #[serde(default)]
+    pub resample: Option<usize>,
+}
+
+impl Default for ReweightConfig {
+    fn default() -> Self {
+        Self {
+            draws: default_draws(),
+            bootstrap: default_bootstrap(),
+            resample: None,
+        }
+    }
+}
+
+fn default_draws() -> usize {
+    100_000
+}
+fn default_bootstrap() -> usize {
+    200
+}
+
+/// A collective variable of a configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CollectiveVariable {
+    /// One coordinate, `x[index]`.
+    Coordinate {
+        /// Index into the flat configuration.
+        index: usize,
+    },
+    /// The distance between two particles.
+    Distance {
+        /// The two particle indices.
+        particles: [usize; 2],
+    },
+}
+
+impl CollectiveVariable {
+    /// The value for configuration `x` of a system with `spatial_dim` coordinates per
+    /// particle.
+    pub fn value(&self, x: &[f64], spatial_dim: usize) -> f64 {
+        match self {
+            CollectiveVariable::Coordinate { index } => x[*index],
+            CollectiveVariable::Distance { particles: [i, j] } => {
+                let (a, b) = (
+                    &x[i * spatial_dim..(i + 1) * spatial_dim],
+                    &x[j * spatial_dim..(j + 1) * spatial_dim],
+                );
+                a.iter()
+                    .zip(b)
+                    .map(|(p, q)| (p - q) * (p - q))
+                    .sum::<f64>()
+                    .sqrt()
+            }
+        }
+    }
+
+    fn validate(&self, dim: usize, spatial_dim: usize) -> std::result::Result<(), String> {
+        match self {
+            CollectiveVariable::Coordinate { index } if *index < dim => Ok(()),
+            CollectiveVariable::Coordinate { index } => Err(format!(
+                "coordinate index {index} is outside the {dim} coordinates"
+            )),
+            CollectiveVariable::Distance { particles: [i, j] } => {
+                let n = dim / spatial_dim;
+                if *i < n && *j < n && i != j {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "particles [{i}, {j}] must be two different indices below {n}"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// Bins of a free-energy profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    /// Lower end of the first bin.
+    pub lower: f64,
+    /// Upper end of the last bin.
+    pub upper: f64,
+    /// Number of bins.
+    #[serde(default = "default_profile_bins")]
+    pub bins: usize,
+}
+
+fn default_profile_bins() -> usize {
+    50
+}
+
+impl ProfileConfig {
+    /// The bin edges.
+    pub fn edges(&self) -> Vec<f64> {
+        (0..=self.bins)
+            .map(|i| self.lower + (self.upper - self.lower) * i as f64 / self.bins as f64)
+            .collect()
+    }
+}
+
+/// What the reports measure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// The collective variable of profiles, states and transitions.
+    #[serde(default)]
+    pub cv: Option<CollectiveVariable>,
+    /// Metastable states as CV intervals (free-energy differences, transitions).
+    #[serde(default)]
+    pub states: Vec<StateInterval>,
+    /// A free-energy profile along the CV.
+    #[serde(default)]
+    pub profile: Option<ProfileConfig>,
+}
+
+/// Where results go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputConfig {
+    /// The run directory (relative to the working directory); `runs/<config name>` by default.
+    #[serde(default)]
+    pub directory: Option<PathBuf>,
+    /// Trajectory format, as a file extension chemfiles knows (`xyz`, `pdb`, `dcd`, `xtc`, ...).
+    #[serde(default = "default_format")]
+    pub trajectory_format: String,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        Self {
+            directory: None,
+            trajectory_format: default_format(),
+        }
+    }
+}
+
+fn default_format() -> String {
+    "xyz".into()
+}
+
+impl RunConfig {
+    /// Reads and checks a config file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it cannot be read; [`Error::Config`] naming the file, the key and the
+    /// line for bad TOML, unknown keys, wrong types and values that make no sense.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+        let mut config = Self::parse(&text, path)?;
+        config.resolve_paths(path);
+        Ok(config)
+    }
+
+    /// Parses config text; `path` is only used in error messages.
+    ///
+    /// # Errors
+    /// As [`RunConfig::load`].
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let config: RunConfig = parse_toml(text, path)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Makes file paths inside the config relative to the config's directory.
+    fn resolve_paths(&mut self, path: &Path) {
+        let base = path.parent().unwrap_or(Path::new(""));
+        if let Some(d) = &mut self.data {
+            if d.trajectory.is_relative() {
+                d.trajectory = base.join(&d.trajectory);
+            }
+        }
+        if let Some(m) = &mut self.model {
+            if let Some(f) = &mut m.file {
+                if f.is_relative() {
+                    *f = base.join(&*f);
+                }
+            }
+        }
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let bad = |key: &str, message: String| Error::Config {
+            file: path.to_owned(),
+            key: key.into(),
+            message,
+        };
+        let system = self.system.build().map_err(|e| match e {
+            Error::Config { key, message, .. } => bad(&key, message),
+            other => bad("system", other.to_string()),
+        })?;
+        let dim = system.potential.dim();
+        if let Some(cv) = &self.analysis.cv {
+            cv.validate(dim, system.spatial_dim)
+                .map_err(|m| bad("analysis.cv", m))?;
+        }
+        if let Some(p) = &self.analysis.profile {
+            if self.analysis.cv.is_none() {
+                return Err(bad("analysis.profile", "needs analysis.cv".into()));
+            }
+            if !(p.upper > p.lower) || p.bins == 0 {
+                return Err(bad(
+                    "analysis.profile",
+                    "needs lower < upper and at least one bin".into(),
+                ));
+            }
+        }
+        if !self.analysis.states.is_empty() && self.analysis.cv.is_none() {
+            return Err(bad("analysis.states", "needs analysis.cv".into()));
+        }
+        if let Some(m) = &self.model {
+            if m.kind == ModelKind::Vae && m.latent_dim.is_none() && m.file.is_none() {
+                return Err(bad("model.latent_dim", "a VAE needs latent_dim".into()));
+            }
+        }
+        if let Some(s) = &self.sample {
+            let mut c = crate::mcmc::SamplerConfig::new(s.chains, system.beta, s.moves.clone());
+            c.thin = s.thin;
+            c.buffer = s.buffer;
+            c.sync_interval = s.sync_interval;
+            c.validate(dim).map_err(|e| match e {
+                Error::InvalidArgument { name, message } => bad(&format!("sample.{name}"), message),
+                other => bad("sample", other.to_string()),
+            })?;
+            if s.checkpoint_every == 0 {
+                return Err(bad("sample.checkpoint_every", "must be positive".into()));
+            }
+            if let Some(start) = &s.start {
+                if start.len() != dim {
+                    return Err(bad(
+                        "sample.start",
+                        format!("has {} coordinates, the system {dim}", start.len()),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deserialises TOML, turning errors into [`Error::Config`] with the key path and line.
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    let line_of = |span: Option<std::ops::Range<usize>>| {
+        span.map(|s| text[..s.start.min(text.len())].lines().count().max(1))
+    };
+    let deserializer = toml::de::Deserializer::parse(text).map_err(|e| Error::Config {
+        file: path.to_owned(),
+        key: String::new(),
+        message: format!(
+            "not valid TOML{}: {}",
+            line_of(e.span())
+                .map(|l| format!(" (line {l})"))
+                .unwrap_or_default(),
+            e.message().trim()
+        ),
+    })?;
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        Error::Config {
+            file: path.to_owned(),
+            key: if key == "." { String::new() } else { key },
+            message: format!(
+                "{}{}",
+                inner.message().trim(),
+                line_of(inner.span())
+                    .map(|l| format!(" (line {l})"))
+                    .unwrap_or_default()
+            ),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+seed = 3
+[system]
+potential = "double_well"
+beta = 1.0
+
+[model]
+kind = "neural_spline"
+layers = 2
+hidden = [16]
+
+[sample]
+steps = 100
+[[sample.moves]]
+kind = "flow"
+weight = 1.0
+[[sample.moves]]
+kind = "random_walk"
+weight = 1.0
+step = 0.5
+target_acceptance = 0.4
+
+[analysis]
+cv = { kind = "coordinate", index = 0 }
+states = [{ name = "left", lower = -10.0, upper = -1.0 }, { name = "right", lower = 1.0, upper = 10.0 }]
+profile = { lower = -2.5, upper = 2.5, bins = 25 }
+"#;
+
+    fn parse(text: &str) -> Result<RunConfig> {
+        RunConfig::parse(text, Path::new("run.toml"))
+    }
+
+    #[test]
+    fn a_good_config_parses_with_defaults() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.seed, 3);
+        let s = c.sample.unwrap();
+        assert_eq!(s.chains, 16);
+        assert_eq!(s.moves.len(), 2);
+        assert_eq!(c.output.trajectory_format, "xyz");
+        assert_eq!(c.analysis.profile.unwrap().edges().len(), 26);
+    }
+
+    fn error_of(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_file_key_line_and_choices() {
+        let e = error_of(&GOOD.replace("kind = \"flow\"", "kind = \"flw\""));
+        assert!(e.contains("run.toml"), "{e}");
+        assert!(e.contains("sample.moves[0].kind"), "{e}");
+        assert!(
+            e.contains("flw") && e.contains("random_walk") && e.contains("latent_walk"),
+            "{e}"
+        );
+        assert!(e.contains("line 15"), "{e}");
+
+        let e = error_of(&GOOD.replace("seed = 3", "seed = 3\nsed = 4"));
+        assert!(e.contains("sed"), "{e}");
+        let e = error_of(&GOOD.replace("layers = 2", "layers = \"two\""));
+        assert!(e.contains("model.layers"), "{e}");
+        let e = error_of("[system\npotential = 1");
+        assert!(e.contains("not valid TOML") && e.contains("line 1"), "{e}");
+        let e = error_of(&GOOD.replace("step = 0.5\n", ""));
+        assert!(e.contains("sample.moves[1]") && e.contains("step"), "{e}");
+        let e = error_of(&GOOD.replace("index = 0", "index = 7"));
+        assert!(e.contains("analysis.cv"), "{e}");
+        let e =
+            error_of(&GOOD.replace("potential = \"double_well\"", "potential = \"double_wel\""));
+        assert!(
+            e.contains("system.potential") && e.contains("double_well"),
+            "{e}"
+        );
+    }
+}
