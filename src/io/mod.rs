@@ -1,5 +1,7 @@
-//! Files: atomic writes (trajectories, reports and plots land here as the CLI grows).
+//! Files: atomic writes and trajectories (chemfiles).
 
 mod atomic;
+pub mod trajectory;
 
 pub use atomic::write_atomically;
+pub use trajectory::{FrameRange, ReadSpec, TrajectoryWriter};
