@@ -12,6 +12,7 @@ pub mod error;
 pub mod generator;
 pub mod io;
 pub mod mcmc;
+pub mod pipeline;
 pub mod reweight;
 pub mod rng;
 pub mod train;

@@ -18,6 +18,7 @@ pub type ChainRng = Xoshiro256PlusPlus;
 /// ```
 /// use boltzgen::rng::{stream, streams};
 /// use rand::Rng;
+/// // `chain` is a small index: the stream is made by `chain` jumps.
 /// let mut a = stream(42, 3);
 /// let mut b = streams(42, 4).pop().unwrap();
 /// assert_eq!(a.next_u64(), b.next_u64());
@@ -28,6 +29,29 @@ pub fn stream(seed: u64, chain: u64) -> ChainRng {
         rng.jump();
     }
     rng
+}
+
+/// What an auxiliary stream is for: each purpose gets its own stream of a seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Purpose {
+    /// Generator draws that start chains.
+    StartingPoints = 1,
+    /// Direct draws for importance reweighting.
+    Reweighting = 2,
+    /// Bootstrap resamples.
+    Bootstrap = 3,
+    /// Systematic resampling.
+    Resampling = 4,
+}
+
+/// A stream for work outside the chains (starting points, reweighting draws, bootstrap),
+/// seeded from `seed` and the purpose through SplitMix64 — so it is not any chain's stream
+/// of the same seed (those are jumps of one seeding), and costs no jumps.
+pub fn auxiliary_stream(seed: u64, purpose: Purpose) -> ChainRng {
+    // A different seeding of the same generator: the 2^256 − 1 period makes overlap with the
+    // chain streams' 2^128-long blocks negligible.
+    ChainRng::seed_from_u64(seed ^ (purpose as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// Streams `0..n` of `seed`, made with one jump each.

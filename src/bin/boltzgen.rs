@@ -1,122 +1,421 @@
-//! The `boltzgen` command.
+//! The `boltzgen` command: train generators, sample with exact MCMC, reweight, inspect.
 //!
-//! For now it runs one built-in demonstration, which is what the README's main-job command
-//! does: a Boltzmann generator for the 2-D double well. It trains a neural-spline flow by
-//! reverse KL against U(x) with temperature annealing, draws from it, reweights the draws
-//! against U(x), and compares log Ẑ and the minor-well weight with their exact values. The
-//! full CLI (train / sample / reweight / run / inspect with TOML configs) replaces it.
+//! All the work happens in [`boltzgen::pipeline`]; this file parses the command line, draws
+//! progress, prints the summary, and turns errors into exit code 2.
 
-use std::io::Write;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
 
-use boltzgen::generator::{DeviceChoice, Flow, FlowConfig, Generator};
-use boltzgen::potentials::{DoubleWell2D, ExactLogZ, Potential};
-use boltzgen::reweight::ImportanceWeights;
-use boltzgen::rng::stream;
-use boltzgen::train::{train_flow, LrSchedule, StepReport, TrainConfig, TrainObserver};
-use boltzgen::Result;
+use boltzgen::config::RunConfig;
+use boltzgen::generator::DeviceChoice;
+use boltzgen::pipeline::{
+    inspect, reweight, sample, train, Model, Options, Prepared, Progress, ReweightSummary,
+    SampleSummary, TrainSummary,
+};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
 
-const SEED: u64 = 42;
-const BETA: f64 = 1.0;
+/// The built-in example that `boltzgen run` uses without a config.
+const DEFAULT_EXAMPLE: &str = include_str!("../../examples/double_well.toml");
+
+#[derive(Parser)]
+#[command(
+    name = "boltzgen",
+    version,
+    about = "Learned samplers (normalizing flows, VAEs) coupled to exact Metropolis–Hastings",
+    long_about = "Learned samplers (normalizing flows, VAEs) coupled to exact Metropolis–Hastings.\n\n\
+        Every command reads a TOML run config (see docs/config.md) and writes into a run \
+        directory (default runs/<config name>), which is never overwritten without --force.\n\n\
+        Example: boltzgen run examples/double_well.toml"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Seed of every random stream (overrides the config's `seed`). Example: --seed 7
+    #[arg(long, global = true)]
+    seed: Option<u64>,
+    /// Where models run (overrides the config's `device`). Example: --device cpu
+    #[arg(long, global = true, value_enum)]
+    device: Option<Device>,
+    /// Worker threads for rayon and libtorch (default: all cores). Example: --threads 2
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Run directory (overrides the config's `output.directory`). Example: -o runs/test
+    #[arg(long, short, global = true)]
+    output: Option<PathBuf>,
+    /// Replace the results already in the run directory.
+    #[arg(long, global = true)]
+    force: bool,
+    /// Continue from the checkpoints in the run directory.
+    #[arg(long, global = true)]
+    resume: bool,
+    /// Print nothing but errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Device {
+    /// The GPU when libtorch sees one, else the CPU.
+    Auto,
+    /// Always the CPU.
+    Cpu,
+    /// The first CUDA device (an error without one).
+    Cuda,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a generator from trajectory frames (forward KL), the energy (reverse KL) or both.
+    ///
+    /// Writes model.json + model.safetensors, train_report.json and train_loss.csv.
+    /// Example: boltzgen train examples/double_well.toml
+    Train {
+        /// The run config (TOML).
+        config: PathBuf,
+    },
+    /// Sample with Metropolis–Hastings chains mixing local and learned moves.
+    ///
+    /// Uses [model] file, or the model.json a previous `train` left in the run directory.
+    /// Writes samples.<format>, samples.csv, sampler.ckpt and sample_report.json.
+    /// Example: boltzgen sample examples/double_well.toml --resume
+    Sample {
+        /// The run config (TOML).
+        config: PathBuf,
+    },
+    /// Importance-weight direct draws of a flow against the potential.
+    ///
+    /// Writes weights.csv, profile.csv, resampled.<format> (if asked) and
+    /// reweight_report.json. Example: boltzgen reweight examples/double_well.toml
+    Reweight {
+        /// The run config (TOML).
+        config: PathBuf,
+    },
+    /// Train, sample and reweight in one go; without a config, the built-in 2-D double well.
+    ///
+    /// Example: boltzgen run            (the built-in example)
+    ///          boltzgen run examples/gmm40.toml
+    Run {
+        /// The run config (TOML); the built-in double-well example when omitted.
+        config: Option<PathBuf>,
+    },
+    /// Summarise a trajectory, a model file (.json) or a sampler checkpoint (.ckpt).
+    ///
+    /// Example: boltzgen inspect runs/double_well/samples.xyz
+    Inspect {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+/// Progress bars on a terminal, a few plain lines otherwise, nothing with --quiet.
+struct Display {
+    bar: Option<ProgressBar>,
+    terminal: bool,
+    quiet: bool,
+    phase: String,
+    total: u64,
+    last_logged: u64,
+}
+
+impl Display {
+    fn new(quiet: bool) -> Self {
+        Self {
+            bar: None,
+            terminal: std::io::stderr().is_terminal(),
+            quiet,
+            phase: String::new(),
+            total: 0,
+            last_logged: 0,
+        }
+    }
+}
+
+impl Progress for Display {
+    fn start(&mut self, phase: &str, total: u64) {
+        self.phase = phase.to_string();
+        self.total = total;
+        self.last_logged = 0;
+        if self.quiet {
+            return;
+        }
+        if self.terminal {
+            let bar = ProgressBar::new(total);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>10} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(phase.to_string());
+            self.bar = Some(bar);
+        } else {
+            println!("{phase}: {total} steps");
+        }
+    }
+
+    fn update(&mut self, done: u64, message: &str) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
+            bar.set_message(message.to_string());
+        } else if !self.quiet && self.total > 0 && done * 10 / self.total > self.last_logged {
+            self.last_logged = done * 10 / self.total;
+            println!("{}: {done}/{} {message}", self.phase, self.total);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish();
+        }
+    }
+
+    fn note(&mut self, line: &str) {
+        if !self.quiet {
+            println!("{line}");
+        }
+    }
+}
 
 fn main() -> ExitCode {
-    match demo() {
+    let cli = Cli::parse();
+    match execute(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("boltzgen: error: {e}");
+            let mut message = format!("boltzgen: error: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                message += &format!("\n  caused by: {s}");
+                source = s.source();
+            }
+            eprintln!("{message}");
             ExitCode::from(2)
         }
     }
 }
 
-/// Prints a line every 250 steps (the CLI will attach a progress bar instead).
-struct Progress;
+fn options(cli: &Cli) -> Options {
+    Options {
+        seed: cli.seed,
+        device: cli.device.map(|d| match d {
+            Device::Auto => DeviceChoice::Auto,
+            Device::Cpu => DeviceChoice::Cpu,
+            Device::Cuda => DeviceChoice::Cuda,
+        }),
+        force: cli.force,
+        resume: cli.resume,
+        output: cli.output.clone(),
+    }
+}
 
-impl TrainObserver for Progress {
-    fn on_step(&mut self, r: &StepReport) {
-        if (r.step + 1) % 250 == 0 {
-            if let Some(f) = r.reverse_free_energy {
-                println!(
-                    "    step {:>5}: free energy mean[βU + log q] = {f:>9.4}",
-                    r.step + 1
-                );
-                let _ = std::io::stdout().flush();
+fn execute(cli: &Cli) -> boltzgen::Result<()> {
+    if let Some(n) = cli.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+            .map_err(|e| boltzgen::Error::InvalidArgument {
+                name: "threads".into(),
+                message: e.to_string(),
+            })?;
+        tch::set_num_threads(n as i32);
+    }
+    let options = options(cli);
+    let mut display = Display::new(cli.quiet);
+    match &cli.command {
+        Command::Inspect { file } => {
+            print!("{}", inspect(file)?);
+            Ok(())
+        }
+        Command::Train { config } => {
+            let prep = Prepared::new(config, &options)?;
+            prep.create_run_dir(&options)?;
+            let (_, t) = train(&prep, &options, &mut display)?;
+            finish(&prep, &mut display, Some(&t), None, None)
+        }
+        Command::Sample { config } => {
+            let prep = Prepared::new(config, &options)?;
+            let model = existing_model(&prep)?;
+            prep.create_run_dir(&Options {
+                resume: true,
+                ..options.clone()
+            })?;
+            let s = sample(&prep, &options, model.as_ref(), &mut display)?;
+            finish(&prep, &mut display, None, Some(&s), None)
+        }
+        Command::Reweight { config } => {
+            let prep = Prepared::new(config, &options)?;
+            let model = existing_model(&prep)?.ok_or_else(|| boltzgen::Error::Config {
+                file: config.clone(),
+                key: "model.file".into(),
+                message: "reweighting needs a trained model: give [model] file, or run `boltzgen train` first".into(),
+            })?;
+            prep.create_run_dir(&Options {
+                resume: true,
+                ..options.clone()
+            })?;
+            let r = reweight(&prep, &model, &mut display)?;
+            finish(&prep, &mut display, None, None, Some(&r))
+        }
+        Command::Run { config } => {
+            let prep = match config {
+                Some(path) => Prepared::new(path, &options)?,
+                None => {
+                    let path = Path::new("examples/double_well.toml (built in)");
+                    let parsed = RunConfig::parse(DEFAULT_EXAMPLE, path)?;
+                    let mut options = options.clone();
+                    options.output = options
+                        .output
+                        .or_else(|| Some(PathBuf::from("runs/double_well")));
+                    Prepared::from_config(parsed, Path::new("double_well.toml"), &options)?
+                }
+            };
+            if !prep.config.model.as_ref().is_some_and(|m| m.file.is_some()) {
+                // Fail early on a model the config names but that does not fit.
+                prep.load_model_file()?;
             }
+            prep.create_run_dir(&options)?;
+            display.note(&format!("run directory: {}", prep.run_dir.display()));
+            let trained = if prep.config.model.is_some() {
+                Some(train(&prep, &options, &mut display)?)
+            } else {
+                None
+            };
+            let model = trained.as_ref().map(|(m, _)| m);
+            let sampled = if prep.config.sample.is_some() {
+                Some(sample(&prep, &options, model, &mut display)?)
+            } else {
+                None
+            };
+            let reweighted = match model {
+                Some(m @ Model::Flow(_)) => Some(reweight(&prep, m, &mut display)?),
+                _ => None,
+            };
+            boltzgen::pipeline::write_json(
+                &prep.path("report.json"),
+                &serde_json::json!({
+                    "system": prep.system.potential.name(),
+                    "beta": prep.system.beta,
+                    "seed": prep.seed,
+                    "train": trained.as_ref().map(|(_, t)| t),
+                    "sample": sampled,
+                    "reweight": reweighted,
+                }),
+            )?;
+            finish(
+                &prep,
+                &mut display,
+                trained.as_ref().map(|(_, t)| t),
+                sampled.as_ref(),
+                reweighted.as_ref(),
+            )
         }
     }
 }
 
-fn demo() -> Result<()> {
-    let target = DoubleWell2D::default();
-    println!("boltzgen demo: a Boltzmann generator for the 2-D double well");
-    println!(
-        "  U(x, y) = x⁴ − 6x² + x + ½y², β = {BETA}; libtorch CUDA available: {}",
-        tch::Cuda::is_available()
-    );
+/// The model of `[model] file`, else the one a previous `train` wrote in the run directory.
+fn existing_model(prep: &Prepared) -> boltzgen::Result<Option<Model>> {
+    if let Some(m) = prep.load_model_file()? {
+        return Ok(Some(m));
+    }
+    let in_run_dir = prep.path("model.json");
+    match (&prep.config.model, in_run_dir.is_file()) {
+        (Some(m), true) => prep.load_model(&in_run_dir, m.kind).map(Some),
+        _ => Ok(None),
+    }
+}
 
-    tch::manual_seed(SEED as i64);
-    let mut flow = Flow::new(
-        FlowConfig::neural_spline(2, 4, &[32, 32], 8, 5.0),
-        DeviceChoice::Auto,
-    )?;
-    let steps = 1500;
-    let config = TrainConfig {
-        steps,
-        batch_size: 256,
-        learning_rate: 3e-3,
-        schedule: LrSchedule::Cosine {
-            final_fraction: 0.02,
-        },
-        forward_weight: 0.0,
-        reverse_weight: 1.0,
-        anneal_from_beta: Some(0.1),
-        anneal_steps: steps / 2,
-        seed: SEED,
-        ..TrainConfig::default()
-    };
-    println!(
-        "  training a 4-layer neural-spline flow by reverse KL, annealed from β = 0.1 to {BETA}:"
-    );
-    let started = Instant::now();
-    train_flow(&mut flow, None, Some(&target), &config, &mut Progress)?;
-    println!("  trained in {:.1} s", started.elapsed().as_secs_f64());
+fn fmt(v: Option<f64>, digits: usize) -> String {
+    v.map(|v| format!("{v:.digits$}"))
+        .unwrap_or_else(|| "—".into())
+}
 
-    let n = 100_000;
-    let draws = flow.sample(n, &mut stream(SEED, 1))?;
-    let mut energies = vec![0.0; n];
-    target.energies(&draws.x, &mut energies)?;
-    println!("  first draws:      x          y          U(x)      log q(x)");
-    for (i, u) in energies.iter().take(5).enumerate() {
-        let c = draws.configuration(i);
+/// The summary table and the paths of everything written.
+fn finish(
+    prep: &Prepared,
+    display: &mut Display,
+    trained: Option<&TrainSummary>,
+    sampled: Option<&SampleSummary>,
+    reweighted: Option<&ReweightSummary>,
+) -> boltzgen::Result<()> {
+    if display.quiet {
+        return Ok(());
+    }
+    println!();
+    println!(
+        "system {} (β = {}), seed {}",
+        prep.system.potential.name(),
+        prep.system.beta,
+        prep.seed
+    );
+    if let Some(t) = trained {
         println!(
-            "              {:>9.4}  {:>9.4}  {:>10.4}  {:>10.4}",
-            c[0], c[1], u, draws.log_q[i]
+            "  train     {} steps in {:.1} s, final loss {}",
+            t.steps,
+            t.seconds,
+            fmt(t.final_loss, 4)
         );
     }
-
-    let weights = ImportanceWeights::new(BETA, &energies, &draws.log_q)?;
-    let log_z = weights.log_z();
-    let minor: Vec<f64> = draws
-        .x
-        .chunks_exact(2)
-        .map(|c| (c[0] > 0.0) as u8 as f64)
-        .collect();
-    let minor_weighted = weights.expectation(&minor)?;
-    let minor_raw = minor.iter().sum::<f64>() / n as f64;
-    let exact_log_z = target.log_z(BETA)?;
-    let exact_minor = target.x_probability(0.0, f64::INFINITY, BETA)?;
-    println!(
-        "  {n} draws, Kish ESS {:.1} %",
-        100.0 * weights.ess_fraction()
-    );
-    println!(
-        "  log Z: estimate {:.4} ± {:.4}, exact {exact_log_z:.4}",
-        log_z.value, log_z.std_error
-    );
-    println!(
-        "  weight of the minor well (x > 0): reweighted {:.4} ± {:.4}, raw generator {minor_raw:.4}, exact {exact_minor:.4}",
-        minor_weighted.value, minor_weighted.std_error
-    );
+    if let Some(s) = sampled {
+        let moves: Vec<String> = s
+            .moves
+            .iter()
+            .map(|m| format!("{} {:.3}", m.name, m.production.acceptance_rate()))
+            .collect();
+        println!(
+            "  sample    {} frames in {:.1} s; acceptance: {}",
+            s.frames,
+            s.seconds,
+            moves.join(", ")
+        );
+        if let Some(e) = &s.energy {
+            println!(
+                "            ⟨U⟩ = {} ± {}, τ = {} frames, ESS = {}, split-R̂ = {}",
+                fmt(e.mean, 4),
+                fmt(e.std_error, 4),
+                fmt(e.tau, 1),
+                fmt(e.ess, 0),
+                fmt(e.split_rhat, 4)
+            );
+        }
+        if let Some(t) = &s.transitions {
+            println!("            {} transitions between states", t.total);
+        }
+    }
+    if let Some(r) = reweighted {
+        println!(
+            "  reweight  {} draws, ESS {:.1} %, log Z = {} ± {}{}",
+            r.draws,
+            100.0 * r.ess_fraction,
+            fmt(r.log_z.value, 4),
+            fmt(r.log_z.std_error, 4),
+            r.exact_log_z
+                .map(|z| format!(" (exact {z:.4})"))
+                .unwrap_or_default()
+        );
+        for d in &r.state_differences {
+            println!(
+                "            F({}) − F({}) = {} ± {}",
+                d.to,
+                d.from,
+                fmt(d.delta_f.value, 4),
+                fmt(d.delta_f.std_error, 4)
+            );
+        }
+    }
+    println!("written to {}:", prep.run_dir.display());
+    let mut entries: Vec<String> = std::fs::read_dir(&prep.run_dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    entries.sort();
+    for e in entries {
+        println!("  {}", prep.run_dir.join(e).display());
+    }
     Ok(())
 }

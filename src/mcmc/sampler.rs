@@ -971,6 +971,51 @@ impl Sampler {
         Ok(sampler)
     }
 
+    /// Takes the samples recorded since the last call (per chain: configurations `[n × dim]`
+    /// and their energies), leaving none in memory: how long runs stream to disk.
+    /// [`Sampler::report`] afterwards holds only what was recorded since.
+    pub fn drain_samples(&mut self) -> Vec<(Vec<f64>, Vec<f64>)> {
+        self.chains
+            .iter_mut()
+            .map(|c| {
+                (
+                    std::mem::take(&mut c.samples),
+                    std::mem::take(&mut c.energies),
+                )
+            })
+            .collect()
+    }
+
+    /// Samples each chain has recorded after `step` steps: production steps / thin.
+    pub fn recorded_per_chain(&self, step: usize) -> usize {
+        step.saturating_sub(self.config.burn_in) / self.config.thin
+    }
+
+    /// Burn-in plus production steps.
+    pub fn total_steps(&self) -> usize {
+        self.config.total_steps()
+    }
+
+    /// Reads a checkpoint's configuration and progress without resuming it (for `inspect`).
+    ///
+    /// # Errors
+    /// As [`Sampler::resume`], except that no configuration is compared.
+    pub fn peek_checkpoint(path: &Path) -> Result<(SamplerConfig, usize, usize)> {
+        let file = std::fs::File::open(path).map_err(Error::io(path))?;
+        let saved: CheckpointFile<Sampler> = ciborium::from_reader(std::io::BufReader::new(file))
+            .map_err(|e| Error::Model {
+            file: path.to_owned(),
+            message: format!("not a readable sampler checkpoint (truncated or corrupted?): {e}"),
+        })?;
+        if saved.magic != CHECKPOINT_MAGIC {
+            return Err(Error::Model {
+                file: path.to_owned(),
+                message: "not a boltzgen sampler checkpoint".into(),
+            });
+        }
+        Ok((saved.sampler.config, saved.sampler.step, saved.sampler.dim))
+    }
+
     /// The samples, energies, acceptance counts and adaptation of the run so far.
     pub fn report(&self) -> SampleRun {
         let moves = self.config.moves.len();

@@ -1,0 +1,264 @@
+//! Whole runs driven by a [`RunConfig`]: train → sample → reweight, each writing into a run
+//! directory. The `boltzgen` command is a thin layer over this module; embedders can call it
+//! too.
+//!
+//! Everything the user gave is checked (config, trajectory, model file) before the run
+//! directory is touched, so bad input leaves nothing behind. Reports are written atomically;
+//! sample trajectories stream and are flushed at every checkpoint.
+
+mod inspect;
+mod reweight;
+mod sample;
+mod train;
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::{ModelKind, RunConfig, System};
+use crate::error::{Error, Result};
+use crate::generator::store::{load_flow, load_vae};
+use crate::generator::{DeviceChoice, Flow, Vae};
+use crate::io::trajectory::{read_frames, FrameRange, ReadSpec};
+
+pub use inspect::inspect;
+pub use reweight::{reweight, ReweightSummary};
+pub use sample::{sample, SampleSummary};
+pub use train::{train, TrainSummary};
+
+/// Command-line level choices that override or complement the config.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Overrides the config's seed.
+    pub seed: Option<u64>,
+    /// Overrides the config's device.
+    pub device: Option<DeviceChoice>,
+    /// Replace an existing run directory.
+    pub force: bool,
+    /// Continue from the checkpoints in an existing run directory.
+    pub resume: bool,
+    /// Overrides the run directory.
+    pub output: Option<PathBuf>,
+}
+
+/// Receives progress; the CLI draws bars from it. Every method defaults to nothing.
+pub trait Progress {
+    /// A phase with `total` units of work begins.
+    fn start(&mut self, _phase: &str, _total: u64) {}
+    /// `done` units of the current phase are complete.
+    fn update(&mut self, _done: u64, _message: &str) {}
+    /// The current phase is over.
+    fn finish(&mut self) {}
+    /// A line for the user's log.
+    fn note(&mut self, _line: &str) {}
+}
+
+/// Progress that goes nowhere.
+pub struct Silent;
+impl Progress for Silent {}
+
+/// A trained or loaded generator.
+pub enum Model {
+    /// A normalizing flow.
+    Flow(Flow),
+    /// A VAE.
+    Vae(Vae),
+}
+
+/// Everything a run needs, checked before any file is written.
+pub struct Prepared {
+    /// The config, as read.
+    pub config: RunConfig,
+    /// The config file's path (for naming outputs).
+    pub config_path: PathBuf,
+    /// The system.
+    pub system: System,
+    /// Training frames, `[n × dim]`, when `[data]` is given.
+    pub data: Option<Vec<f64>>,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// The seed in force.
+    pub seed: u64,
+    /// The device in force.
+    pub device: DeviceChoice,
+}
+
+impl Prepared {
+    /// Reads the config, builds the system and reads the training frames.
+    ///
+    /// # Errors
+    /// Whatever is wrong with the config or the trajectory, naming the file.
+    pub fn new(config_path: &Path, options: &Options) -> Result<Self> {
+        let config = RunConfig::load(config_path)?;
+        Self::from_config(config, config_path, options)
+    }
+
+    /// As [`Prepared::new`] from an already parsed config.
+    ///
+    /// # Errors
+    /// As [`Prepared::new`].
+    pub fn from_config(config: RunConfig, config_path: &Path, options: &Options) -> Result<Self> {
+        let system = config.system.build().map_err(|e| match e {
+            Error::Config { key, message, .. } => Error::Config {
+                file: config_path.to_owned(),
+                key,
+                message,
+            },
+            other => other,
+        })?;
+        let data = match &config.data {
+            Some(d) => {
+                let frames: FrameRange = match &d.frames {
+                    Some(f) => f.parse().map_err(|m: String| Error::Config {
+                        file: config_path.to_owned(),
+                        key: "data.frames".into(),
+                        message: m,
+                    })?,
+                    None => FrameRange::default(),
+                };
+                Some(read_frames(
+                    &d.trajectory,
+                    &ReadSpec {
+                        frames,
+                        selection: d.selection.clone(),
+                        n_particles: system.n_particles,
+                        spatial_dim: system.spatial_dim,
+                        length_per_angstrom: system.length_per_angstrom,
+                    },
+                )?)
+            }
+            None => None,
+        };
+        let stem = config_path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
+        let run_dir = options
+            .output
+            .clone()
+            .or_else(|| config.output.directory.clone())
+            .unwrap_or_else(|| PathBuf::from("runs").join(stem));
+        Ok(Self {
+            seed: options.seed.unwrap_or(config.seed),
+            device: options.device.unwrap_or(config.device),
+            config,
+            config_path: config_path.to_owned(),
+            system,
+            data,
+            run_dir,
+        })
+    }
+
+    /// Loads the model named by `[model] file`, checking it was made for this system.
+    ///
+    /// # Errors
+    /// [`Error::Model`] naming the file for a missing, corrupt or foreign model.
+    pub fn load_model_file(&self) -> Result<Option<Model>> {
+        let Some(m) = &self.config.model else {
+            return Ok(None);
+        };
+        let Some(file) = &m.file else {
+            return Ok(None);
+        };
+        self.load_model(file, m.kind).map(Some)
+    }
+
+    /// Loads a model file of the given kind and checks its system tag.
+    ///
+    /// # Errors
+    /// As [`Prepared::load_model_file`].
+    pub fn load_model(&self, file: &Path, kind: ModelKind) -> Result<Model> {
+        let (model, metadata) = match kind {
+            ModelKind::Vae => {
+                let (v, m) = load_vae(file, self.device)?;
+                (Model::Vae(v), m)
+            }
+            _ => {
+                let (f, m) = load_flow(file, self.device)?;
+                (Model::Flow(f), m)
+            }
+        };
+        let dim = self.system.potential.dim();
+        let name = self.system.potential.name().to_string();
+        if let Some(tag) = &metadata.system {
+            if tag.dim != dim || tag.potential != name {
+                return Err(Error::Model {
+                    file: file.to_owned(),
+                    message: format!(
+                        "made for `{}` with {} coordinates; this run's system is `{name}` with {dim}",
+                        tag.potential, tag.dim
+                    ),
+                });
+            }
+        }
+        let model_dim = match &model {
+            Model::Flow(f) => crate::generator::Generator::dim(f),
+            Model::Vae(v) => crate::generator::Generator::dim(v),
+        };
+        if model_dim != dim {
+            return Err(Error::Model {
+                file: file.to_owned(),
+                message: format!("has {model_dim} coordinates; the system has {dim}"),
+            });
+        }
+        Ok(model)
+    }
+
+    /// Creates (or, with `resume`, reuses) the run directory.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if it exists and holds files, without `--force` or
+    /// `--resume`; [`Error::Io`] if it cannot be created.
+    pub fn create_run_dir(&self, options: &Options) -> Result<()> {
+        let dir = &self.run_dir;
+        let occupied = dir
+            .read_dir()
+            .map(|mut entries| entries.next().is_some())
+            .unwrap_or(false);
+        if occupied && !options.resume {
+            if !options.force {
+                return Err(Error::InvalidArgument {
+                    name: "output".into(),
+                    message: format!(
+                        "the run directory {} already holds results; use --force to replace them or --resume to continue",
+                        dir.display()
+                    ),
+                });
+            }
+            std::fs::remove_dir_all(dir).map_err(Error::io(dir))?;
+        }
+        std::fs::create_dir_all(dir).map_err(Error::io(dir))
+    }
+
+    /// A path inside the run directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.run_dir.join(name)
+    }
+
+    /// The chemfiles element name atoms get in written trajectories.
+    pub fn element(&self) -> &'static str {
+        match self.system.potential.name() {
+            n if n.contains("lennard") || n.contains("lj") => "Ar",
+            _ => "X",
+        }
+    }
+}
+
+/// Writes `value` as pretty JSON to `path`, atomically.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::InvalidArgument {
+        name: "report".into(),
+        message: e.to_string(),
+    })?;
+    crate::io::write_atomically(path, |tmp| {
+        std::fs::write(tmp, text).map_err(Error::io(tmp))
+    })
+}
+
+/// A finite number for JSON (NaN and ±∞ are not JSON numbers): `None` otherwise.
+pub(crate) fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}

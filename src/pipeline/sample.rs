@@ -1,0 +1,376 @@
+//! `boltzgen sample`: Metropolis–Hastings chains streaming samples to disk, with checkpoints,
+//! resume, and a report of acceptance, autocorrelation, ESS, R̂ and transitions.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{finite, write_json, Model, Options, Prepared, Progress};
+use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions};
+use crate::error::{Error, Result};
+use crate::generator::Generator;
+use crate::io::trajectory::{count_frames, truncate_frames, TrajectoryWriter};
+use crate::mcmc::{Learned, MoveReport, Sampler, SamplerConfig};
+use crate::rng::{auxiliary_stream, Purpose};
+
+/// What a sampling run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleSummary {
+    /// The trajectory of samples.
+    pub trajectory: PathBuf,
+    /// Per-frame chain, step, energy and CV.
+    pub table: PathBuf,
+    /// Frames written in all.
+    pub frames: usize,
+    /// Per move: acceptance during burn-in and production.
+    pub moves: Vec<MoveReport>,
+    /// Steps 0..adaptive_steps adapted step sizes.
+    pub adaptive_steps: usize,
+    /// Median over chains of each move's frozen step size.
+    pub step_sizes: Vec<Option<f64>>,
+    /// Every evaluation of U.
+    pub energy_evaluations: u64,
+    /// U over all recorded frames.
+    pub energy: Option<ObservableReport>,
+    /// The collective variable over all recorded frames.
+    pub cv: Option<ObservableReport>,
+    /// Transitions between the configured states (summed over chains).
+    pub transitions: Option<Transitions>,
+    /// Wall time of this invocation, seconds.
+    pub seconds: f64,
+}
+
+/// A summarised observable with JSON-safe numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObservableReport {
+    /// Mean over chains.
+    pub mean: Option<f64>,
+    /// Its standard error from the autocorrelation time.
+    pub std_error: Option<f64>,
+    /// Integrated autocorrelation time, in recorded frames.
+    pub tau: Option<f64>,
+    /// Whether Sokal's window converged.
+    pub tau_converged: bool,
+    /// Effective sample size, all chains.
+    pub ess: Option<f64>,
+    /// Split-R̂.
+    pub split_rhat: Option<f64>,
+}
+
+impl From<&SeriesSummary> for ObservableReport {
+    fn from(s: &SeriesSummary) -> Self {
+        Self {
+            mean: finite(s.mean),
+            std_error: finite(s.std_error),
+            tau: finite(s.iat.tau),
+            tau_converged: s.iat.converged,
+            ess: finite(s.ess),
+            split_rhat: finite(s.split_rhat),
+        }
+    }
+}
+
+/// Starting configurations: the config's point, else finite-energy generator draws, else
+/// the first training frames.
+fn starting_points(prep: &Prepared, model: Option<&Model>, chains: usize) -> Result<Vec<f64>> {
+    let s = prep.config.sample.as_ref().expect("checked by the caller");
+    if let Some(x) = &s.start {
+        return Ok(x.clone());
+    }
+    let dim = prep.system.potential.dim();
+    let u = prep.system.potential.as_ref();
+    if let Some(model) = model {
+        let generator: &dyn Generator = match model {
+            Model::Flow(f) => f,
+            Model::Vae(v) => v,
+        };
+        let draws = generator.sample(
+            4 * chains,
+            &mut auxiliary_stream(prep.seed, Purpose::StartingPoints),
+        )?;
+        let finite_draws: Vec<&[f64]> = draws
+            .x
+            .chunks_exact(dim)
+            .filter(|x| u.energy(x).is_ok_and(f64::is_finite))
+            .take(chains)
+            .collect();
+        if finite_draws.len() == chains {
+            return Ok(finite_draws.concat());
+        }
+    }
+    if let Some(data) = &prep.data {
+        let n = data.len() / dim;
+        return Ok((0..chains)
+            .flat_map(|c| data[(c % n) * dim..(c % n + 1) * dim].iter().copied())
+            .collect());
+    }
+    Err(Error::Config {
+        file: prep.config_path.clone(),
+        key: "sample.start".into(),
+        message: "no starting point: give sample.start, a model, or [data] frames".into(),
+    })
+}
+
+/// Reads back the energy and CV series of a resumed run from its table.
+fn read_series(path: &Path, chains: usize, keep: usize) -> Result<(Vec<Vec<f64>>, Vec<Vec<f64>>)> {
+    let file = File::open(path).map_err(Error::io(path))?;
+    let mut energies = vec![Vec::new(); chains];
+    let mut cvs = vec![Vec::new(); chains];
+    for (i, line) in std::io::BufReader::new(file)
+        .lines()
+        .skip(1)
+        .take(keep)
+        .enumerate()
+    {
+        let line = line.map_err(Error::io(path))?;
+        let fields: Vec<&str> = line.split(',').collect();
+        let parse = |k: usize| fields.get(k).and_then(|v| v.parse::<f64>().ok());
+        let (Some(c), Some(u)) = (
+            fields.get(1).and_then(|v| v.parse::<usize>().ok()),
+            parse(3),
+        ) else {
+            return Err(Error::Trajectory {
+                file: path.to_owned(),
+                frame: Some(i),
+                message: "unreadable row in the sample table".into(),
+            });
+        };
+        if c >= chains {
+            return Err(Error::Trajectory {
+                file: path.to_owned(),
+                frame: Some(i),
+                message: format!("chain {c} in a run of {chains} chains"),
+            });
+        }
+        energies[c].push(u);
+        if let Some(v) = parse(4) {
+            cvs[c].push(v);
+        }
+    }
+    Ok((energies, cvs))
+}
+
+/// Keeps the header and the first `keep` rows of a CSV file.
+fn truncate_rows(path: &Path, keep: usize) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
+    let kept: Vec<&str> = text.lines().take(keep + 1).collect();
+    if kept.len() < keep + 1 {
+        return Err(Error::Trajectory {
+            file: path.to_owned(),
+            frame: None,
+            message: format!("has {} rows, the checkpoint expects {keep}", kept.len() - 1),
+        });
+    }
+    let body = kept.join("\n") + "\n";
+    crate::io::write_atomically(path, |tmp| {
+        std::fs::write(tmp, body).map_err(Error::io(tmp))
+    })
+}
+
+fn summarize_chains(series: &[Vec<f64>]) -> Option<SeriesSummary> {
+    let refs: Vec<&[f64]> = series.iter().map(|s| s.as_slice()).collect();
+    summarize(&refs).ok()
+}
+
+/// Runs the `[sample]` section with `model`'s learned moves, writing `samples.<format>`,
+/// `samples.csv`, `sampler.ckpt` and `sample_report.json` into the run directory.
+///
+/// # Errors
+/// [`Error::Config`] without a `[sample]` section or a starting point; whatever the sampler
+/// and the files report. With `--resume`, a missing or mismatched checkpoint is an error.
+pub fn sample(
+    prep: &Prepared,
+    options: &Options,
+    model: Option<&Model>,
+    progress: &mut dyn Progress,
+) -> Result<SampleSummary> {
+    let s = prep.config.sample.as_ref().ok_or_else(|| Error::Config {
+        file: prep.config_path.clone(),
+        key: "sample".into(),
+        message: "required for sampling".into(),
+    })?;
+    let system = &prep.system;
+    let u = system.potential.as_ref();
+    let mut config = SamplerConfig::new(s.chains, system.beta, s.moves.clone());
+    config.seed = prep.seed;
+    config.burn_in = s.burn_in;
+    config.steps = s.steps;
+    config.thin = s.thin;
+    config.buffer = s.buffer;
+    config.sync_interval = s.sync_interval;
+    let learned = match model {
+        Some(Model::Flow(f)) => Learned::flow(f),
+        Some(Model::Vae(v)) => Learned::none().with_vae(v),
+        None => Learned::none(),
+    };
+    let format = &prep.config.output.trajectory_format;
+    let trajectory = prep.path(&format!("samples.{format}"));
+    let table = prep.path("samples.csv");
+    let checkpoint = prep.path("sampler.ckpt");
+    let cv = prep.config.analysis.cv.clone();
+    let spatial_dim = system.spatial_dim;
+
+    let resuming = options.resume && checkpoint.is_file();
+    let (mut sampler, mut energies, mut cvs) = if resuming {
+        let sampler = Sampler::resume(&checkpoint, &config, u)?;
+        let frames = s.chains * sampler.recorded_per_chain(sampler.steps_done());
+        // Frames written after the last checkpoint are dropped: the resumed chains make them
+        // again, identically.
+        if frames == 0 {
+            let _ = std::fs::remove_file(&trajectory);
+        } else {
+            truncate_frames(&trajectory, frames)?;
+        }
+        truncate_rows(&table, frames)?;
+        let (e, c) = read_series(&table, s.chains, frames)?;
+        progress.note(&format!(
+            "resuming from {} at step {} ({frames} frames kept)",
+            checkpoint.display(),
+            sampler.steps_done()
+        ));
+        (sampler, e, c)
+    } else {
+        if options.resume {
+            return Err(Error::Model {
+                file: checkpoint.clone(),
+                message: "--resume was given but there is no sampler checkpoint".into(),
+            });
+        }
+        let start = starting_points(prep, model, s.chains)?;
+        (
+            Sampler::new(config, u, &start)?,
+            vec![Vec::new(); s.chains],
+            vec![Vec::new(); s.chains],
+        )
+    };
+    let append = resuming && trajectory.is_file();
+    let mut writer = TrajectoryWriter::create(
+        &trajectory,
+        system.n_particles,
+        spatial_dim,
+        system.length_per_angstrom,
+        prep.element(),
+        append,
+    )?;
+    let table_file = if resuming {
+        OpenOptions::new().append(true).open(&table)
+    } else {
+        File::create(&table)
+    }
+    .map_err(Error::io(&table))?;
+    let mut rows = BufWriter::new(table_file);
+    if !resuming {
+        writeln!(
+            rows,
+            "frame,chain,step,energy{}",
+            if cv.is_some() { ",cv" } else { "" }
+        )
+        .map_err(Error::io(&table))?;
+    }
+    let mut frame = s.chains * sampler.recorded_per_chain(sampler.steps_done());
+
+    let started = Instant::now();
+    let total = sampler.total_steps() as u64;
+    progress.start("sampling", total);
+    let mut blocks = 0usize;
+    while !sampler.is_finished() {
+        let before = sampler.recorded_per_chain(sampler.steps_done());
+        sampler.run_until(u, learned, sampler.steps_done() + 1)?;
+        let drained = sampler.drain_samples();
+        let recorded = sampler.recorded_per_chain(sampler.steps_done()) - before;
+        for k in 0..recorded {
+            let step = s.burn_in + (before + k + 1) * s.thin - 1;
+            for (c, (xs, us)) in drained.iter().enumerate() {
+                let x = &xs[k * u.dim()..(k + 1) * u.dim()];
+                writer.write(x, step)?;
+                energies[c].push(us[k]);
+                let cv_text = match &cv {
+                    Some(cv) => {
+                        let v = cv.value(x, spatial_dim);
+                        cvs[c].push(v);
+                        format!(",{v}")
+                    }
+                    None => String::new(),
+                };
+                writeln!(rows, "{frame},{c},{step},{}{cv_text}", us[k])
+                    .map_err(Error::io(&table))?;
+                frame += 1;
+            }
+        }
+        blocks += 1;
+        progress.update(sampler.steps_done() as u64, &format!("{frame} frames"));
+        if blocks % s.checkpoint_every == 0 || sampler.is_finished() {
+            // Samples first, then the checkpoint: a crash in between leaves extra frames,
+            // which a resume cuts back.
+            writer.flush()?;
+            rows.flush().map_err(Error::io(&table))?;
+            rows.get_ref().sync_all().map_err(Error::io(&table))?;
+            sampler.checkpoint(&checkpoint)?;
+        }
+    }
+    progress.finish();
+    drop(writer);
+    debug_assert_eq!(count_frames(&trajectory).unwrap_or(frame), frame);
+
+    let report = sampler.report();
+    let step_sizes = (0..report.moves.len())
+        .map(|k| {
+            let mut v: Vec<f64> = report
+                .chains
+                .iter()
+                .filter_map(|c| c.step_sizes[k])
+                .collect();
+            v.sort_by(f64::total_cmp);
+            v.get(v.len() / 2).copied()
+        })
+        .collect();
+    let transitions = match (&cv, prep.config.analysis.states.is_empty()) {
+        (Some(_), false) => {
+            let mut total: Option<Transitions> = None;
+            for series in &cvs {
+                let t = count_transitions(series, &prep.config.analysis.states)?;
+                total = Some(match total {
+                    None => t,
+                    Some(mut acc) => {
+                        for (a, b) in acc.counts.iter_mut().zip(&t.counts) {
+                            for (x, y) in a.iter_mut().zip(b) {
+                                *x += y;
+                            }
+                        }
+                        acc.total += t.total;
+                        for (x, y) in acc.committed_steps.iter_mut().zip(&t.committed_steps) {
+                            *x += y;
+                        }
+                        acc
+                    }
+                });
+            }
+            total
+        }
+        _ => None,
+    };
+    let summary = SampleSummary {
+        trajectory,
+        table,
+        frames: frame,
+        moves: report.moves.clone(),
+        adaptive_steps: report.adaptive_steps,
+        step_sizes,
+        energy_evaluations: report.energy_evaluations,
+        energy: summarize_chains(&energies)
+            .as_ref()
+            .map(ObservableReport::from),
+        cv: cv
+            .as_ref()
+            .and_then(|_| summarize_chains(&cvs))
+            .as_ref()
+            .map(ObservableReport::from),
+        transitions,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    write_json(&prep.path("sample_report.json"), &summary)?;
+    Ok(summary)
+}

@@ -1,0 +1,239 @@
+//! `boltzgen train`: build (or load) a generator, train it, save it with its report.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{finite, write_json, Model, Options, Prepared, Progress};
+use crate::config::{ModelConfig, ModelKind};
+use crate::error::{Error, Result};
+use crate::generator::store::{save_flow, save_vae, ModelMetadata, SystemTag};
+use crate::generator::{Flow, FlowConfig, Vae, VaeConfig};
+use crate::train::{
+    train_flow_with_checkpoints, train_vae, CheckpointPolicy, StepReport, TrainConfig,
+    TrainObserver, TrainReport, VaeObjective,
+};
+
+/// What a training run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    /// The saved model's JSON file.
+    pub model_file: PathBuf,
+    /// Optimiser steps made (0 when the model was only loaded).
+    pub steps: usize,
+    /// Steps skipped by the non-finite guard.
+    pub skipped_steps: usize,
+    /// Loss of the last step.
+    pub final_loss: Option<f64>,
+    /// Best validation NLL (forward KL with a validation split).
+    pub best_validation_nll: Option<f64>,
+    /// Whether early stopping ended training.
+    pub stopped_early: bool,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+struct Observer<'a> {
+    progress: &'a mut dyn Progress,
+}
+
+impl TrainObserver for Observer<'_> {
+    fn on_start(&mut self, total: usize) {
+        self.progress.start("training", total as u64);
+    }
+    fn on_step(&mut self, r: &StepReport) {
+        let message = match (r.forward_nll, r.reverse_free_energy) {
+            (Some(f), Some(b)) => format!("NLL {f:.3}  free energy {b:.3}"),
+            (Some(f), None) => format!("NLL {f:.3}"),
+            (None, Some(b)) => format!("free energy {b:.3}"),
+            (None, None) => format!("loss {:.4}", r.loss),
+        };
+        self.progress.update(r.step as u64 + 1, &message);
+    }
+    fn on_finish(&mut self, _: &TrainReport) {
+        self.progress.finish();
+    }
+}
+
+fn build_model(prep: &Prepared, m: &ModelConfig) -> Result<Model> {
+    let dim = prep.system.potential.dim();
+    let bad = |key: &str, message: String| Error::Config {
+        file: prep.config_path.clone(),
+        key: key.into(),
+        message,
+    };
+    tch::manual_seed(prep.seed as i64);
+    Ok(match m.kind {
+        ModelKind::RealNvp | ModelKind::NeuralSpline => {
+            let mut c = if m.kind == ModelKind::RealNvp {
+                FlowConfig::real_nvp(dim, m.layers, &m.hidden)
+            } else {
+                FlowConfig::neural_spline(dim, m.layers, &m.hidden, m.bins, m.tail_bound)
+            }
+            .with_precision(m.precision);
+            if m.mean_free {
+                c = c
+                    .mean_free(prep.system.n_particles, prep.system.spatial_dim)
+                    .map_err(|e| bad("model.mean_free", e.to_string()))?;
+            }
+            Model::Flow(Flow::new(c, prep.device).map_err(|e| bad("model", e.to_string()))?)
+        }
+        ModelKind::Vae => {
+            let latent = m.latent_dim.unwrap_or(2);
+            let c = VaeConfig::new(dim, latent, &m.hidden).with_precision(m.precision);
+            Model::Vae(Vae::new(c, prep.device).map_err(|e| bad("model", e.to_string()))?)
+        }
+    })
+}
+
+fn write_loss_csv(path: &std::path::Path, report: &TrainReport) -> Result<()> {
+    crate::io::write_atomically(path, |tmp| {
+        let file = std::fs::File::create(tmp).map_err(Error::io(tmp))?;
+        let mut w = std::io::BufWriter::new(file);
+        let io = |e| Error::io(tmp)(e);
+        writeln!(w, "step,loss,validation_nll").map_err(io)?;
+        let validation: std::collections::HashMap<usize, f64> =
+            report.validation.iter().copied().collect();
+        for (step, loss) in report.losses.iter().enumerate() {
+            let l = loss.map(|v| v.to_string()).unwrap_or_default();
+            let v = validation
+                .get(&step)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            writeln!(w, "{step},{l},{v}").map_err(io)?;
+        }
+        w.flush().map_err(io)
+    })
+}
+
+/// Trains the model of `prep` (or loads `[model] file` when there is no `[train]`), saves it
+/// as `model.json` + `model.safetensors` in the run directory, and writes
+/// `train_report.json` and `train_loss.csv`.
+///
+/// # Errors
+/// [`Error::Config`] when the config lacks `[model]`, or asks for training without data or
+/// energy; whatever training and saving report.
+pub fn train(
+    prep: &Prepared,
+    options: &Options,
+    progress: &mut dyn Progress,
+) -> Result<(Model, TrainSummary)> {
+    let missing = |key: &str, message: &str| Error::Config {
+        file: prep.config_path.clone(),
+        key: key.into(),
+        message: message.into(),
+    };
+    let m = prep
+        .config
+        .model
+        .as_ref()
+        .ok_or_else(|| missing("model", "required to train or load a generator"))?;
+    let model_file = prep.path("model.json");
+    let started = Instant::now();
+    let Some(train_config) = &prep.config.train else {
+        // Nothing to train: a model file must be given.
+        let model = prep.load_model_file()?.ok_or_else(|| {
+            missing(
+                "train",
+                "required unless [model] file names a trained model",
+            )
+        })?;
+        save(prep, &model, &model_file, None)?;
+        return Ok((
+            model,
+            TrainSummary {
+                model_file,
+                steps: 0,
+                skipped_steps: 0,
+                final_loss: None,
+                best_validation_nll: None,
+                stopped_early: false,
+                seconds: started.elapsed().as_secs_f64(),
+            },
+        ));
+    };
+    // The system's β is the target's; a `beta` in [train] would contradict it.
+    let config = TrainConfig {
+        seed: prep.seed,
+        beta: prep.system.beta,
+        ..train_config.clone()
+    };
+    if config.forward_weight > 0.0 && prep.data.is_none() {
+        return Err(missing(
+            "train.forward_weight",
+            "forward KL needs training frames: add a [data] section",
+        ));
+    }
+    let mut model = match prep.load_model_file()? {
+        Some(model) => model,
+        None => build_model(prep, m)?,
+    };
+    let mut observer = Observer { progress };
+    let potential = (config.reverse_weight > 0.0).then_some(prep.system.potential.as_ref());
+    let report = match &mut model {
+        Model::Flow(flow) => {
+            let policy = CheckpointPolicy {
+                path: prep.path("train_checkpoint.json"),
+                every: (config.steps / 20).max(50),
+                resume: options.resume && prep.path("train_checkpoint.json").is_file(),
+            };
+            train_flow_with_checkpoints(
+                flow,
+                prep.data.as_deref(),
+                potential,
+                &config,
+                &mut observer,
+                Some(&policy),
+            )?
+        }
+        Model::Vae(vae) => {
+            let data = prep.data.as_deref().ok_or_else(|| {
+                missing("data", "a VAE is trained on frames: add a [data] section")
+            })?;
+            train_vae(vae, data, &config, &VaeObjective::default(), &mut observer)?
+        }
+    };
+    save(prep, &model, &model_file, Some(&config))?;
+    write_loss_csv(&prep.path("train_loss.csv"), &report)?;
+    let summary = TrainSummary {
+        model_file,
+        steps: report.steps,
+        skipped_steps: report.skipped_steps,
+        final_loss: report.final_loss.and_then(finite),
+        best_validation_nll: report.best_validation_nll.and_then(finite),
+        stopped_early: report.stopped_early,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    write_json(
+        &prep.path("train_report.json"),
+        &serde_json::json!({ "summary": &summary, "validation": report.validation }),
+    )?;
+    Ok((model, summary))
+}
+
+fn save(
+    prep: &Prepared,
+    model: &Model,
+    path: &std::path::Path,
+    config: Option<&TrainConfig>,
+) -> Result<()> {
+    let metadata = ModelMetadata {
+        system: Some(SystemTag {
+            potential: prep.system.potential.name().to_string(),
+            dim: prep.system.potential.dim(),
+            beta: Some(prep.system.beta),
+        }),
+        training_steps: config.map(|c| c.steps),
+        training_config: config.and_then(|c| serde_json::to_value(c).ok()),
+        notes: Some(format!(
+            "written by boltzgen from {}",
+            prep.config_path.display()
+        )),
+    };
+    match model {
+        Model::Flow(f) => save_flow(f, path, metadata),
+        Model::Vae(v) => save_vae(v, path, metadata),
+    }
+}
