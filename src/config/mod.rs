@@ -387,7 +387,7 @@ impl RunConfig {
             if self.analysis.cv.is_none() {
                 return Err(bad("analysis.profile", "needs analysis.cv".into()));
             }
-            if !(p.upper > p.lower) || p.bins == 0 {
+            if p.upper.partial_cmp(&p.lower) != Some(std::cmp::Ordering::Greater) || p.bins == 0 {
                 return Err(bad(
                     "analysis.profile",
                     "needs lower < upper and at least one bin".into(),

@@ -114,8 +114,11 @@ fn starting_points(prep: &Prepared, model: Option<&Model>, chains: usize) -> Res
     })
 }
 
+/// Per chain: the energy series and the CV series.
+type PerChainSeries = (Vec<Vec<f64>>, Vec<Vec<f64>>);
+
 /// Reads back the energy and CV series of a resumed run from its table.
-fn read_series(path: &Path, chains: usize, keep: usize) -> Result<(Vec<Vec<f64>>, Vec<Vec<f64>>)> {
+fn read_series(path: &Path, chains: usize, keep: usize) -> Result<PerChainSeries> {
     let file = File::open(path).map_err(Error::io(path))?;
     let mut energies = vec![Vec::new(); chains];
     let mut cvs = vec![Vec::new(); chains];
