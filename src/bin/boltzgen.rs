@@ -230,6 +230,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
         }
         Command::Train { config } => {
             let prep = Prepared::new(config, &options)?;
+            prep.load_model_file()?;
             prep.create_run_dir(&options)?;
             let (_, t) = train(&prep, &options, &mut display)?;
             finish(&prep, &mut display, Some(&t), None, None)
@@ -271,10 +272,8 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                     Prepared::from_config(parsed, Path::new("double_well.toml"), &options)?
                 }
             };
-            if !prep.config.model.as_ref().is_some_and(|m| m.file.is_some()) {
-                // Fail early on a model the config names but that does not fit.
-                prep.load_model_file()?;
-            }
+            // Fail on a model file that does not fit before anything is written.
+            prep.load_model_file()?;
             prep.create_run_dir(&options)?;
             display.note(&format!("run directory: {}", prep.run_dir.display()));
             let trained = if prep.config.model.is_some() {
