@@ -451,6 +451,21 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_coordinates_name_the_frame() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.dcd");
+        let mut w = TrajectoryWriter::create(&path, 1, 3, 1.0, "Ar", false).unwrap();
+        w.write(&[0.0, 1.0, 2.0], 0).unwrap();
+        w.write(&[0.0, f64::NAN, 2.0], 1).unwrap();
+        drop(w);
+        let e = read_frames(&path, &spec(1, 3)).unwrap_err().to_string();
+        assert!(
+            e.contains("t.dcd, frame 1") && e.contains("non-finite"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn truncation_keeps_the_first_frames() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.xyz");
