@@ -43,6 +43,8 @@ pub enum Purpose {
     Bootstrap = 3,
     /// Systematic resampling.
     Resampling = 4,
+    /// Exact samples of reference potentials used as training data.
+    ExactSamples = 5,
 }
 
 /// A stream for work outside the chains (starting points, reweighting draws, bootstrap),

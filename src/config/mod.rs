@@ -52,12 +52,17 @@ pub struct RunConfig {
     pub output: OutputConfig,
 }
 
-/// Training data from a trajectory.
+/// Training data: frames of a trajectory, or exact samples of a reference potential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// The trajectory file (any format chemfiles reads), relative to the config file.
-    pub trajectory: PathBuf,
+    #[serde(default)]
+    pub trajectory: Option<PathBuf>,
+    /// Instead of a trajectory: this many exact samples of the potential (double_well,
+    /// many_well, gmm40, gaussian), for benchmarks against a perfect data set.
+    #[serde(default)]
+    pub exact_samples: Option<usize>,
     /// Frames as `start:stop:stride` (Python slice rules, no negatives); all by default.
     #[serde(default)]
     pub frames: Option<String>,
@@ -354,9 +359,9 @@ impl RunConfig {
     /// Makes file paths inside the config relative to the config's directory.
     fn resolve_paths(&mut self, path: &Path) {
         let base = path.parent().unwrap_or(Path::new(""));
-        if let Some(d) = &mut self.data {
-            if d.trajectory.is_relative() {
-                d.trajectory = base.join(&d.trajectory);
+        if let Some(t) = self.data.as_mut().and_then(|d| d.trajectory.as_mut()) {
+            if t.is_relative() {
+                *t = base.join(&*t);
             }
         }
         if let Some(m) = &mut self.model {
@@ -379,6 +384,24 @@ impl RunConfig {
             other => bad("system", other.to_string()),
         })?;
         let dim = system.potential.dim();
+        if let Some(d) = &self.data {
+            match (&d.trajectory, d.exact_samples) {
+                (Some(_), None) => {}
+                (None, Some(n)) if n > 0 && system.exact_sampler.is_some() => {}
+                (None, Some(_)) if system.exact_sampler.is_none() => {
+                    return Err(bad(
+                        "data.exact_samples",
+                        format!("`{}` has no exact sampler", self.system.potential),
+                    ))
+                }
+                _ => {
+                    return Err(bad(
+                        "data",
+                        "give either trajectory or exact_samples (a positive count)".into(),
+                    ))
+                }
+            }
+        }
         if let Some(cv) = &self.analysis.cv {
             cv.validate(dim, system.spatial_dim)
                 .map_err(|m| bad("analysis.cv", m))?;

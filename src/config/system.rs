@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::potentials::{
-    DoubleWell2D, ExactLogZ, Gaussian, GaussianMixture, LennardJonesCluster, LennardJonesFluid,
-    ManyWell, MullerBrown, ParticleDoubleWell, Potential,
+    DoubleWell2D, ExactLogZ, ExactSampler, Gaussian, GaussianMixture, LennardJonesCluster,
+    LennardJonesFluid, ManyWell, MullerBrown, ParticleDoubleWell, Potential,
 };
 
 /// Units of energy when the temperature is given instead of β.
@@ -97,6 +97,20 @@ pub struct System {
     pub exact_marginal_x0: Option<crate::potentials::quadrature::Quartic1D>,
     /// Potential length units per ångström.
     pub length_per_angstrom: f64,
+    /// Draws exact samples `(n, seed) → [n × dim]` where the potential has an exact sampler.
+    pub exact_sampler: Option<ExactDraws>,
+}
+
+/// An exact sampler of a reference potential at the system's β: `(n, seed) → [n × dim]`.
+pub type ExactDraws = Box<dyn Fn(usize, u64) -> Result<Vec<f64>> + Send + Sync>;
+
+/// Wraps a reference potential's exact sampler at `beta`.
+fn exact_draws<P: ExactSampler + Clone + Send + Sync + 'static>(p: &P, beta: f64) -> ExactDraws {
+    let p = p.clone();
+    Box::new(move |n, seed| {
+        let mut rng = crate::rng::auxiliary_stream(seed, crate::rng::Purpose::ExactSamples);
+        p.sample_exact(beta, n, &mut rng).map_err(Error::from)
+    })
 }
 
 impl std::fmt::Debug for System {
@@ -296,12 +310,14 @@ impl SystemConfig {
             )
         };
         let exact = |p: &dyn ExactLogZ| p.log_z(beta).ok();
+        let mut sampler: Option<ExactDraws> = None;
         let (potential, spatial_dim, exact_log_z, marginal): (Box<dyn Potential>, usize, _, _) =
             match self.potential.as_str() {
                 "double_well" => {
                     let p: DoubleWellParams = self.params()?;
                     let u = DoubleWell2D::new(p.a, p.b, p.c, p.d).map_err(invalid)?;
                     let (z, m) = (exact(&u), Some(u.x_part()));
+                    sampler = Some(exact_draws(&u, beta));
                     (Box::new(u), 2, z, m)
                 }
                 "muller_brown" => {
@@ -314,18 +330,21 @@ impl SystemConfig {
                     let p: ManyWellParams = self.params()?;
                     let u = ManyWell::new(p.dim).map_err(invalid)?;
                     let z = exact(&u);
+                    sampler = Some(exact_draws(&u, beta));
                     (Box::new(u), 2, z, None)
                 }
                 "gmm40" => {
                     let _: NoParams = self.params()?;
                     let u = GaussianMixture::gmm40();
                     let z = exact(&u);
+                    sampler = Some(exact_draws(&u, beta));
                     (Box::new(u), 2, z, None)
                 }
                 "gaussian" => {
                     let p: GaussianParams = self.required_params()?;
                     let u = Gaussian::new(p.mean, p.precision).map_err(invalid)?;
                     let z = exact(&u);
+                    sampler = Some(exact_draws(&u, beta));
                     (Box::new(u), p.spatial_dim, z, None)
                 }
                 "dw4" => {
@@ -385,6 +404,7 @@ impl SystemConfig {
             exact_log_z,
             exact_marginal_x0: marginal,
             length_per_angstrom: self.length_unit.per_angstrom(),
+            exact_sampler: sampler,
         })
     }
 }

@@ -107,7 +107,21 @@ impl Prepared {
             other => other,
         })?;
         let data = match &config.data {
+            Some(d) if d.exact_samples.is_some() => {
+                let draw = system.exact_sampler.as_ref().ok_or_else(|| Error::Config {
+                    file: config_path.to_owned(),
+                    key: "data.exact_samples".into(),
+                    message: "this potential has no exact sampler".into(),
+                })?;
+                let seed = options.seed.unwrap_or(config.seed);
+                Some(draw(d.exact_samples.unwrap_or(0), seed)?)
+            }
             Some(d) => {
+                let trajectory = d.trajectory.as_deref().ok_or_else(|| Error::Config {
+                    file: config_path.to_owned(),
+                    key: "data.trajectory".into(),
+                    message: "required (or exact_samples)".into(),
+                })?;
                 let frames: FrameRange = match &d.frames {
                     Some(f) => f.parse().map_err(|m: String| Error::Config {
                         file: config_path.to_owned(),
@@ -117,7 +131,7 @@ impl Prepared {
                     None => FrameRange::default(),
                 };
                 Some(read_frames(
-                    &d.trajectory,
+                    trajectory,
                     &ReadSpec {
                         frames,
                         selection: d.selection.clone(),
