@@ -1,6 +1,6 @@
 //! Diagnostics of generators and chains.
 //!
-//! - [`autocorrelation`]: integrated autocorrelation time (Sokal's automatic window), ESS,
+//! - [`autocorrelation`](mod@autocorrelation): integrated autocorrelation time (Sokal's automatic window), ESS,
 //!   and the error bar of a chain average;
 //! - [`convergence`]: split-R̂ across chains;
 //! - [`transitions`]: transitions between user-defined states, with hysteresis;

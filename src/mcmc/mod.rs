@@ -1,6 +1,6 @@
 //! Metropolis–Hastings with exact acceptance.
 //!
-//! - [`accept`]: the one acceptance rule every kernel uses;
+//! - [`accept`](mod@accept): the one acceptance rule every kernel uses;
 //! - [`proposal`]: proposals that report their own Hastings term (random walk, one-particle
 //!   walk, MALA, flow independence, latent walk), usable one chain at a time through
 //!   [`run_chain`] or from a host's own Monte Carlo loop;
