@@ -171,6 +171,24 @@ fn run_writes_a_model_samples_weights_and_reports() {
     assert!(num("/sample/energy/split_rhat") < 1.1);
     assert!(num("/train/steps") == 150.0);
 
+    // Plots, as PNG and SVG — or, on a machine without any TrueType font, a note saying so.
+    match report["plots"]["skipped"].as_str() {
+        None => {
+            for stem in [
+                "train_loss",
+                "energy_histogram",
+                "free_energy_profile",
+                "samples_2d",
+            ] {
+                let png = std::fs::read(run.join(format!("{stem}.png"))).unwrap();
+                assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{stem}.png");
+                let svg = std::fs::read_to_string(run.join(format!("{stem}.svg"))).unwrap();
+                assert!(svg.starts_with("<svg"), "{stem}.svg");
+            }
+        }
+        Some(why) => assert!(why.contains("font"), "{why}"),
+    }
+
     // The run directory is not overwritten without --force …
     let stamp = std::fs::metadata(run.join("model.json"))
         .unwrap()

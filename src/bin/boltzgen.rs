@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use boltzgen::config::RunConfig;
 use boltzgen::generator::DeviceChoice;
 use boltzgen::pipeline::{
-    inspect, reweight, sample, train, Model, Options, Prepared, Progress, ReweightSummary,
+    inspect, plots, reweight, sample, train, Model, Options, Prepared, Progress, ReweightSummary,
     SampleSummary, TrainSummary,
 };
 use clap::{Parser, Subcommand, ValueEnum};
@@ -233,6 +233,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             prep.load_model_file()?;
             prep.create_run_dir(&options)?;
             let (_, t) = train(&prep, &options, &mut display)?;
+            draw(&prep, &mut display)?;
             finish(&prep, &mut display, Some(&t), None, None)
         }
         Command::Sample { config } => {
@@ -243,6 +244,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                 ..options.clone()
             })?;
             let s = sample(&prep, &options, model.as_ref(), &mut display)?;
+            draw(&prep, &mut display)?;
             finish(&prep, &mut display, None, Some(&s), None)
         }
         Command::Reweight { config } => {
@@ -257,6 +259,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                 ..options.clone()
             })?;
             let r = reweight(&prep, &model, &mut display)?;
+            draw(&prep, &mut display)?;
             finish(&prep, &mut display, None, None, Some(&r))
         }
         Command::Run { config } => {
@@ -291,6 +294,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                 Some(m @ Model::Flow(_)) => Some(reweight(&prep, m, &mut display)?),
                 _ => None,
             };
+            let plotted = draw(&prep, &mut display)?;
             boltzgen::pipeline::write_json(
                 &prep.path("report.json"),
                 &serde_json::json!({
@@ -300,6 +304,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                     "train": trained.as_ref().map(|(_, t)| t),
                     "sample": sampled,
                     "reweight": reweighted,
+                    "plots": plotted,
                 }),
             )?;
             finish(
@@ -311,6 +316,18 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             )
         }
     }
+}
+
+/// Draws the run directory's plots, noting when they were skipped.
+fn draw(
+    prep: &Prepared,
+    display: &mut Display,
+) -> boltzgen::Result<boltzgen::pipeline::PlotSummary> {
+    let summary = plots(prep)?;
+    if let Some(why) = &summary.skipped {
+        display.note(&format!("plots skipped: {why}"));
+    }
+    Ok(summary)
 }
 
 /// The model of `[model] file`, else the one a previous `train` wrote in the run directory.

@@ -7,6 +7,7 @@
 //! sample trajectories stream and are flushed at every checkpoint.
 
 mod inspect;
+mod plot;
 mod reweight;
 mod sample;
 mod train;
@@ -22,6 +23,7 @@ use crate::generator::{DeviceChoice, Flow, Vae};
 use crate::io::trajectory::{read_frames, FrameRange, ReadSpec};
 
 pub use inspect::inspect;
+pub use plot::{plot_run, PlotSummary};
 pub use reweight::{reweight, ReweightSummary};
 pub use sample::{sample, SampleSummary};
 pub use train::{train, TrainSummary};
@@ -256,6 +258,41 @@ impl Prepared {
             _ => "X",
         }
     }
+}
+
+/// Draws the plots of the run directory (see [`plot_run`]), with a scatter of the first two
+/// coordinates of up to 20 000 samples for systems of two or more coordinates.
+///
+/// # Errors
+/// As [`plot_run`]; an unreadable sample trajectory only drops the scatter.
+pub fn plots(prep: &Prepared) -> Result<PlotSummary> {
+    let format = &prep.config.output.trajectory_format;
+    let samples = prep.path(&format!("samples.{format}"));
+    let dim = prep.system.potential.dim();
+    let scatter = if dim >= 2 && samples.is_file() {
+        read_frames(
+            &samples,
+            &ReadSpec {
+                frames: FrameRange::default(),
+                selection: None,
+                n_particles: prep.system.n_particles,
+                spatial_dim: prep.system.spatial_dim,
+                length_per_angstrom: prep.system.length_per_angstrom,
+            },
+        )
+        .ok()
+        .map(|x| {
+            let n = x.len() / dim;
+            let stride = n.div_ceil(20_000).max(1);
+            x.chunks_exact(dim)
+                .step_by(stride)
+                .map(|c| (c[0], c[1]))
+                .collect()
+        })
+    } else {
+        None
+    };
+    plot_run(&prep.run_dir, scatter)
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.

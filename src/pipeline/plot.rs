@@ -1,0 +1,451 @@
+//! Plots of a run directory (PNG and SVG, plotters): the training loss, energy histograms of
+//! the generator against the MCMC samples, the free-energy profile with the exact curve where
+//! known, and a 2-D scatter of the samples.
+//!
+//! Plots are read back from the CSV files the other stages wrote, so they can be redrawn
+//! without rerunning anything. Text needs a TrueType font: `BOLTZGEN_FONT` names one, else
+//! common system locations are tried (DejaVu, Liberation, Noto, FreeFont). Without a font the
+//! plots are skipped with a note, never an error: they are a view of results that the CSV and
+//! JSON files already hold.
+
+use std::path::{Path, PathBuf};
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+
+/// What the plotting stage did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PlotSummary {
+    /// Files written.
+    pub written: Vec<PathBuf>,
+    /// Why plots were skipped, if they were.
+    pub skipped: Option<String>,
+}
+
+const FAMILY: &str = "sans-serif";
+const SIZE: (u32, u32) = (900, 560);
+
+/// Registers a TrueType font with plotters once; false if none was found.
+fn font_available() -> bool {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REGISTERED.get_or_init(|| {
+        let candidates = std::env::var_os("BOLTZGEN_FONT")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(
+                [
+                    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+                    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+                    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+                    "/usr/share/fonts/liberation/LiberationSans-Regular.ttf",
+                    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
+                    "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
+                    "/Library/Fonts/Arial.ttf",
+                    "/System/Library/Fonts/Supplemental/Arial.ttf",
+                ]
+                .map(PathBuf::from),
+            );
+        for path in candidates {
+            if let Ok(bytes) = std::fs::read(&path) {
+                // plotters keeps fonts for the life of the process.
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).is_ok() {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+}
+
+/// Columns of a CSV file by header name (missing or empty cells are NaN).
+fn read_columns(path: &Path, names: &[&str]) -> Option<Vec<Vec<f64>>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next()?.split(',').collect();
+    let index: Vec<Option<usize>> = names
+        .iter()
+        .map(|n| header.iter().position(|h| h == n))
+        .collect();
+    let mut columns = vec![Vec::new(); names.len()];
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        for (col, i) in columns.iter_mut().zip(&index) {
+            col.push(
+                i.and_then(|i| fields.get(i))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(f64::NAN),
+            );
+        }
+    }
+    Some(columns)
+}
+
+fn range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if !lo.is_finite() {
+        return None;
+    }
+    let pad = if hi > lo { 0.04 * (hi - lo) } else { 1.0 };
+    Some((lo - pad, hi + pad))
+}
+
+/// Values at the 0.5 % and 99.5 % quantiles: energy histograms ignore the far tail.
+fn central_range(values: &[f64]) -> Option<(f64, f64)> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
+    range([at(0.005), at(0.995)].into_iter())
+}
+
+/// A normalised histogram as a step line: (x, density) corner points.
+fn histogram(values: &[f64], lo: f64, hi: f64, bins: usize) -> Vec<(f64, f64)> {
+    let mut counts = vec![0usize; bins];
+    let width = (hi - lo) / bins as f64;
+    let mut n = 0;
+    for &v in values.iter().filter(|v| v.is_finite()) {
+        n += 1;
+        if v >= lo && v < hi {
+            counts[((v - lo) / width) as usize % bins] += 1;
+        }
+    }
+    let mut points = Vec::with_capacity(2 * bins + 2);
+    points.push((lo, 0.0));
+    for (b, &c) in counts.iter().enumerate() {
+        let d = c as f64 / (n.max(1) as f64 * width);
+        points.push((lo + b as f64 * width, d));
+        points.push((lo + (b + 1) as f64 * width, d));
+    }
+    points.push((hi, 0.0));
+    points
+}
+
+type Drawn = std::result::Result<(), String>;
+
+fn err<E: std::fmt::Debug>(e: E) -> String {
+    format!("{e:?}")
+}
+
+/// One line series with its legend entry.
+struct Line {
+    label: String,
+    points: Vec<(f64, f64)>,
+    color: RGBColor,
+}
+
+/// A chart of lines, optional points with error bars, and optional scatter.
+struct Chart<'a> {
+    title: &'a str,
+    x_label: &'a str,
+    y_label: &'a str,
+    lines: Vec<Line>,
+    error_bars: Vec<(f64, f64, f64)>,
+    scatter: Vec<(f64, f64)>,
+    y_range: Option<(f64, f64)>,
+}
+
+impl Chart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn {
+        root.fill(&WHITE).map_err(err)?;
+        let xs = self
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.0))
+            .chain(self.error_bars.iter().map(|p| p.0))
+            .chain(self.scatter.iter().map(|p| p.0));
+        let (x0, x1) = range(xs).ok_or("nothing to plot")?;
+        let (y0, y1) = match self.y_range {
+            Some(r) => r,
+            None => range(
+                self.lines
+                    .iter()
+                    .flat_map(|l| l.points.iter().map(|p| p.1))
+                    .chain(self.error_bars.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]))
+                    .chain(self.scatter.iter().map(|p| p.1)),
+            )
+            .ok_or("nothing to plot")?,
+        };
+        let mut chart = ChartBuilder::on(&root)
+            .caption(self.title, (FAMILY, 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(70)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_label)
+            .y_desc(self.y_label)
+            .label_style((FAMILY, 14))
+            .draw()
+            .map_err(err)?;
+        if !self.scatter.is_empty() {
+            let style = BLUE.mix(0.25).filled();
+            chart
+                .draw_series(self.scatter.iter().map(|&p| Circle::new(p, 1, style)))
+                .map_err(err)?;
+        }
+        if !self.error_bars.is_empty() {
+            chart
+                .draw_series(self.error_bars.iter().map(|&(x, y, e)| {
+                    ErrorBar::new_vertical(x, y - e, y, y + e, BLACK.filled(), 4)
+                }))
+                .map_err(err)?
+                .label("reweighted ± 1 s.e.")
+                .legend(|(x, y)| Circle::new((x + 10, y), 3, BLACK.filled()));
+        }
+        for line in &self.lines {
+            let color = line.color;
+            chart
+                .draw_series(LineSeries::new(
+                    line.points.iter().copied().filter(|p| p.1.is_finite()),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(line.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        }
+        if self.lines.len() + usize::from(!self.error_bars.is_empty()) > 0 {
+            chart
+                .configure_series_labels()
+                .label_font((FAMILY, 14))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(err)?;
+        }
+        root.present().map_err(err)
+    }
+
+    /// Writes `<stem>.png` and `<stem>.svg`.
+    fn write(&self, dir: &Path, stem: &str, summary: &mut PlotSummary) -> Result<()> {
+        let png = dir.join(format!("{stem}.png"));
+        let svg = dir.join(format!("{stem}.svg"));
+        let plot_error = |path: &Path, e: String| Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::other(format!("cannot draw the plot: {e}")),
+        };
+        self.draw(BitMapBackend::new(&png, SIZE).into_drawing_area())
+            .map_err(|e| plot_error(&png, e))?;
+        self.draw(SVGBackend::new(&svg, SIZE).into_drawing_area())
+            .map_err(|e| plot_error(&svg, e))?;
+        summary.written.push(png);
+        summary.written.push(svg);
+        Ok(())
+    }
+}
+
+/// Draws every plot whose data is in `dir`; `scatter` holds (x₀, x₁) pairs of samples for
+/// 2-D systems.
+///
+/// # Errors
+/// [`Error::Io`] naming the file if a plot cannot be written.
+pub fn plot_run(dir: &Path, scatter: Option<Vec<(f64, f64)>>) -> Result<PlotSummary> {
+    let mut summary = PlotSummary::default();
+    if !font_available() {
+        summary.skipped = Some(
+            "no TrueType font found (set BOLTZGEN_FONT to a .ttf file, or install DejaVu fonts)"
+                .into(),
+        );
+        return Ok(summary);
+    }
+    if let Some(c) = read_columns(
+        &dir.join("train_loss.csv"),
+        &["step", "loss", "validation_nll"],
+    ) {
+        let points = |k: usize| -> Vec<(f64, f64)> {
+            c[0].iter()
+                .zip(&c[k])
+                .filter(|(_, v)| v.is_finite())
+                .map(|(s, v)| (*s, *v))
+                .collect()
+        };
+        // Per-step losses are noisy (one batch each): draw them faintly, and their running
+        // mean over 1/50 of the run on top.
+        let raw = points(1);
+        let window = (raw.len() / 50).max(1);
+        let smooth: Vec<(f64, f64)> = raw
+            .windows(window)
+            .map(|w| {
+                let mean = w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64;
+                (w[w.len() - 1].0, mean)
+            })
+            .collect();
+        let mut lines = vec![
+            Line {
+                label: "loss per step".into(),
+                points: raw,
+                color: RGBColor(175, 200, 245),
+            },
+            Line {
+                label: format!("running mean ({window} steps)"),
+                points: smooth,
+                color: BLUE,
+            },
+        ];
+        let validation = points(2);
+        if !validation.is_empty() {
+            lines.push(Line {
+                label: "validation NLL".into(),
+                points: validation,
+                color: RED,
+            });
+        }
+        // Early losses can be orders of magnitude above the rest: show the central range.
+        let all: Vec<f64> = lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.1))
+            .collect();
+        Chart {
+            title: "Training",
+            x_label: "step",
+            y_label: "loss",
+            lines,
+            error_bars: Vec::new(),
+            scatter: Vec::new(),
+            y_range: central_range(&all),
+        }
+        .write(dir, "train_loss", &mut summary)?;
+    }
+    let mcmc = read_columns(&dir.join("samples.csv"), &["energy"]).map(|mut c| c.remove(0));
+    let generator = read_columns(&dir.join("weights.csv"), &["energy"]).map(|mut c| c.remove(0));
+    if mcmc.is_some() || generator.is_some() {
+        let all: Vec<f64> = mcmc
+            .iter()
+            .chain(generator.iter())
+            .flatten()
+            .copied()
+            .collect();
+        if let Some((lo, hi)) = central_range(&all) {
+            let mut lines = Vec::new();
+            if let Some(u) = &mcmc {
+                lines.push(Line {
+                    label: "MCMC samples".into(),
+                    points: histogram(u, lo, hi, 60),
+                    color: BLUE,
+                });
+            }
+            if let Some(u) = &generator {
+                lines.push(Line {
+                    label: "generator draws (unweighted)".into(),
+                    points: histogram(u, lo, hi, 60),
+                    color: RED,
+                });
+            }
+            Chart {
+                title: "Energy distributions",
+                x_label: "U",
+                y_label: "density",
+                lines,
+                error_bars: Vec::new(),
+                scatter: Vec::new(),
+                y_range: None,
+            }
+            .write(dir, "energy_histogram", &mut summary)?;
+        }
+    }
+    if let Some(c) = read_columns(
+        &dir.join("profile.csv"),
+        &["cv", "free_energy", "std_error", "exact"],
+    ) {
+        let error_bars: Vec<(f64, f64, f64)> = (0..c[0].len())
+            .filter(|&i| c[1][i].is_finite())
+            .map(|i| (c[0][i], c[1][i], c[2][i].max(0.0)))
+            .collect();
+        let exact: Vec<(f64, f64)> = (0..c[0].len())
+            .filter(|&i| c[3][i].is_finite())
+            .map(|i| (c[0][i], c[3][i]))
+            .collect();
+        let lines = if exact.is_empty() {
+            Vec::new()
+        } else {
+            vec![Line {
+                label: "exact".into(),
+                points: exact,
+                color: RED,
+            }]
+        };
+        Chart {
+            title: "Free-energy profile",
+            x_label: "collective variable",
+            y_label: "F (lowest bin = 0)",
+            lines,
+            error_bars,
+            scatter: Vec::new(),
+            y_range: None,
+        }
+        .write(dir, "free_energy_profile", &mut summary)?;
+    }
+    if let Some(points) = scatter.filter(|p| !p.is_empty()) {
+        Chart {
+            title: "Samples",
+            x_label: "x₀",
+            y_label: "x₁",
+            lines: Vec::new(),
+            error_bars: Vec::new(),
+            scatter: points,
+            y_range: None,
+        }
+        .write(dir, "samples_2d", &mut summary)?;
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_integrates_to_one_inside_the_range() {
+        let v: Vec<f64> = (0..1000).map(|i| i as f64 / 1000.0).collect();
+        let h = histogram(&v, 0.0, 1.0, 10);
+        let area: f64 = h
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * w[0].1.min(w[1].1))
+            .sum();
+        assert!((area - 1.0).abs() < 1e-9, "{area}");
+    }
+
+    #[test]
+    fn plots_are_written_from_csv_files() {
+        if !font_available() {
+            eprintln!("no font: plotting skipped by design");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("train_loss.csv"),
+            "step,loss,validation_nll\n0,3,\n1,2,2.5\n2,1.5,\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("samples.csv"),
+            "frame,chain,step,energy\n0,0,0,1.0\n1,0,1,2.0\n2,0,2,1.5\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("profile.csv"),
+            "cv,free_energy,std_error,exact\n0,0,0.1,0\n1,1,0.2,1.1\n2,,,3\n",
+        )
+        .unwrap();
+        let s = plot_run(d, Some(vec![(0.0, 1.0), (1.0, 0.5)])).unwrap();
+        assert_eq!(s.written.len(), 8, "{s:?}");
+        let png = std::fs::read(d.join("free_energy_profile.png")).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let svg = std::fs::read_to_string(d.join("train_loss.svg")).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("validation NLL"));
+    }
+}
