@@ -15,6 +15,9 @@ use boltzgen::mcmc::{
 use boltzgen::potentials::Gaussian;
 use boltzgen::rng::stream;
 
+mod common;
+use common::nonlinear_flow;
+
 const STEPS: usize = 200_000;
 const BURN_IN: usize = 2_000;
 const BATCHES: usize = 100;
@@ -112,36 +115,6 @@ fn flow_independence_with_a_poor_generator_is_still_exact() {
         (Box::new(RandomWalk { step: 0.5 }), 1.0),
     ];
     check_moments("flow + random walk", moves, 3, STEPS);
-}
-
-fn nonlinear_flow() -> Flow {
-    tch::manual_seed(1);
-    let mut flow = Flow::new(
-        FlowConfig::neural_spline(2, 2, &[16], 6, 3.0).with_precision(Precision::Float64),
-        DeviceChoice::Cpu,
-    )
-    .unwrap();
-    // Trained on data unrelated to the target, so the Jacobian varies strongly.
-    let data: Vec<f64> = (0..2000)
-        .flat_map(|i| {
-            let t = i as f64 * 0.37;
-            [2.0 * t.sin(), 0.5 * (1.3 * t).cos()]
-        })
-        .collect();
-    let config = boltzgen::train::TrainConfig {
-        steps: 200,
-        learning_rate: 1e-2,
-        ..Default::default()
-    };
-    boltzgen::train::train_flow(
-        &mut flow,
-        Some(&data),
-        None,
-        &config,
-        &mut boltzgen::train::NoObserver,
-    )
-    .unwrap();
-    flow
 }
 
 /// The latent walk's Hastings term is `log|det J_{f⁻¹}(x)| − log|det J_{f⁻¹}(x′)|`, each side

@@ -27,6 +27,32 @@ pub struct Transitions {
     pub committed_steps: Vec<u64>,
 }
 
+impl Transitions {
+    /// Adds the counts of another series over the same states (e.g. another chain).
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] if the two were counted over different numbers of states.
+    pub fn add(&mut self, other: &Transitions) -> Result<()> {
+        if other.counts.len() != self.counts.len() {
+            return Err(Error::Dimension {
+                what: "states of the transitions being added".into(),
+                expected: self.counts.len(),
+                got: other.counts.len(),
+            });
+        }
+        for (row, other_row) in self.counts.iter_mut().zip(&other.counts) {
+            for (a, b) in row.iter_mut().zip(other_row) {
+                *a += b;
+            }
+        }
+        for (a, b) in self.committed_steps.iter_mut().zip(&other.committed_steps) {
+            *a += b;
+        }
+        self.total += other.total;
+        Ok(())
+    }
+}
+
 /// Counts transitions of a series of collective-variable values between `states`.
 ///
 /// A transition is counted only when the series enters the *core* of another state; values
@@ -104,6 +130,9 @@ mod tests {
         assert_eq!(t.total, 2);
         assert_eq!(t.counts, vec![vec![0, 1], vec![1, 0]]);
         assert_eq!(t.committed_steps, vec![8, 3, 1]);
+        let mut twice = t.clone();
+        twice.add(&t).unwrap();
+        assert_eq!((twice.total, twice.counts[0][1]), (4, 2));
     }
 
     #[test]

@@ -461,7 +461,7 @@ struct FlowBuffer {
 
 /// Energies of a batch evaluated in parallel; a configuration the potential refuses (NaN
 /// coordinates) gets NaN, which the acceptance rule rejects.
-fn energies_or_nan(potential: &dyn Potential, xs: &[f64]) -> Vec<f64> {
+pub(crate) fn energies_or_nan(potential: &dyn Potential, xs: &[f64]) -> Vec<f64> {
     let d = potential.dim().max(1);
     xs.par_chunks(d)
         .map(|x| potential.energy(x).unwrap_or(f64::NAN))

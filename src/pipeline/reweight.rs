@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{finite, write_json, Model, Prepared, Progress};
@@ -12,6 +11,7 @@ use crate::config::CollectiveVariable;
 use crate::error::{Error, Result};
 use crate::generator::Generator;
 use crate::io::trajectory::TrajectoryWriter;
+use crate::mcmc::sampler::energies_or_nan;
 use crate::reweight::ImportanceWeights;
 use crate::rng::{auxiliary_stream, Purpose};
 
@@ -132,10 +132,7 @@ pub fn reweight(
         progress.update(log_q.len() as u64, "");
     }
     progress.finish();
-    let energies: Vec<f64> = x
-        .par_chunks(dim)
-        .map(|c| u.energy(c).unwrap_or(f64::NAN))
-        .collect();
+    let energies = energies_or_nan(u, &x);
     let w = ImportanceWeights::new(system.beta, &energies, &log_q)?;
     let log_z = w.log_z();
     let bootstrap = (cfg.bootstrap >= 2)

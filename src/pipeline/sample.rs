@@ -335,21 +335,10 @@ pub fn sample(
             let mut total: Option<Transitions> = None;
             for series in &cvs {
                 let t = count_transitions(series, &prep.config.analysis.states)?;
-                total = Some(match total {
-                    None => t,
-                    Some(mut acc) => {
-                        for (a, b) in acc.counts.iter_mut().zip(&t.counts) {
-                            for (x, y) in a.iter_mut().zip(b) {
-                                *x += y;
-                            }
-                        }
-                        acc.total += t.total;
-                        for (x, y) in acc.committed_steps.iter_mut().zip(&t.committed_steps) {
-                            *x += y;
-                        }
-                        acc
-                    }
-                });
+                match &mut total {
+                    None => total = Some(t),
+                    Some(acc) => acc.add(&t)?,
+                }
             }
             total
         }
