@@ -6,8 +6,11 @@
 //! [`potentials`].
 #![warn(missing_docs)]
 
+#[cfg(feature = "capi")]
+pub mod capi;
 pub mod config;
 pub mod diagnostics;
+pub mod engine;
 pub mod error;
 pub mod generator;
 pub mod io;

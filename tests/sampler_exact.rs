@@ -15,6 +15,8 @@
 //! - the VAE move without the Gibbs refresh (a stale z kept after other moves accepted):
 //!   mean of x₀ on the Gaussian, z = −26;
 //! - MALA with its Hastings term flipped: variance of x₀, z = −357.
+//! - a mean-free flow's draws not moved to the chain's centre of mass: the centre of mass
+//!   jumps to the origin at the first accepted flow move (the check on it fails).
 //!
 //! The generators are deliberately poor (untrained, or trained on unrelated data): exactness
 //! must not depend on the generator being good.
@@ -319,4 +321,91 @@ fn a_mixture_of_every_move_is_exact() {
         &[0.0, 0.0],
     );
     check_gaussian_moments("mixture", &r);
+}
+
+/// `U = ½ k Σᵢ |xᵢ − x̄|²` for 3 particles in 2-D: translation invariant, like LJ clusters,
+/// with exact internal statistics: `E|x₀ − x̄|² = d (1 − 1/n) / (β k)`.
+struct HarmonicToCentre {
+    k: f64,
+}
+
+impl HarmonicToCentre {
+    const N: usize = 3;
+    const D: usize = 2;
+    fn centre(x: &[f64]) -> [f64; 2] {
+        let mut c = [0.0; 2];
+        for p in x.chunks(Self::D) {
+            c[0] += p[0] / Self::N as f64;
+            c[1] += p[1] / Self::N as f64;
+        }
+        c
+    }
+}
+
+impl Potential for HarmonicToCentre {
+    fn dim(&self) -> usize {
+        Self::N * Self::D
+    }
+    fn name(&self) -> &str {
+        "harmonic_to_centre"
+    }
+    fn compute_energy(&self, x: &[f64]) -> f64 {
+        let c = Self::centre(x);
+        x.chunks(Self::D)
+            .map(|p| 0.5 * self.k * ((p[0] - c[0]).powi(2) + (p[1] - c[1]).powi(2)))
+            .sum()
+    }
+    fn compute_energy_and_gradient(&self, x: &[f64], grad: &mut [f64]) -> f64 {
+        // Σ (xᵢ − x̄) = 0, so the gradient is k (xᵢ − x̄).
+        let c = Self::centre(x);
+        for (g, (i, v)) in grad.iter_mut().zip(x.iter().enumerate()) {
+            *g = self.k * (v - c[i % Self::D]);
+        }
+        self.compute_energy(x)
+    }
+}
+
+#[test]
+fn mean_free_flow_moves_keep_the_centre_of_mass_and_are_exact() {
+    let _torch = torch_lock();
+    tch::manual_seed(3);
+    let u = HarmonicToCentre { k: 2.0 };
+    let flow = Flow::new(
+        FlowConfig::real_nvp(4, 2, &[16])
+            .mean_free(3, 2)
+            .unwrap()
+            .with_precision(Precision::Float64),
+        DeviceChoice::Cpu,
+    )
+    .unwrap();
+    // Centre of mass (5, −3): a mean-free draw lands at the origin and must be moved here.
+    let start = [4.0, -3.0, 5.0, -2.0, 6.0, -4.0];
+    let flow_only = vec![MoveSpec::new(MoveKind::Flow, 1.0)];
+    let r = run(&u, Learned::flow(&flow), flow_only, 4, 400, 21, &start);
+    assert!(r.moves[0].production.acceptance_rate() > 0.1);
+    for c in &r.chains {
+        for x in c.samples.chunks_exact(6) {
+            let centre = HarmonicToCentre::centre(x);
+            assert!(
+                (centre[0] - 5.0).abs() < 1e-9 && (centre[1] + 3.0).abs() < 1e-9,
+                "a flow move changed the centre of mass to {centre:?}"
+            );
+        }
+    }
+    // With a random walk (which moves the centre of mass) and the flow together, the
+    // internal statistics are exact: E|x₀ − x̄|² = 2 · (2/3) / 2.
+    let moves = vec![
+        MoveSpec::new(MoveKind::Flow, 1.0),
+        MoveSpec::new(MoveKind::RandomWalk, 1.0).with_step(0.4),
+    ];
+    let r = run(&u, Learned::flow(&flow), moves, 32, 4_000, 22, &start);
+    check_observable(
+        "mean-free flow + random walk: |x0 - centre|^2",
+        &r,
+        |x| {
+            let c = HarmonicToCentre::centre(x);
+            (x[0] - c[0]).powi(2) + (x[1] - c[1]).powi(2)
+        },
+        2.0 / 3.0,
+    );
 }

@@ -9,6 +9,7 @@ pub mod gaussian;
 mod mlp;
 pub mod store;
 pub(crate) mod tensor;
+pub mod torchscript;
 pub mod vae;
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +20,7 @@ use crate::rng::ChainRng;
 pub use flow::{BaseSpec, Flow, FlowConfig, LayerSpec};
 pub use gaussian::DiagonalGaussian;
 pub use mlp::Activation;
+pub use torchscript::TorchScriptGenerator;
 pub use vae::{JointSamples, Vae, VaeConfig};
 
 /// A batch of generator draws: configurations `x` (row-major `[n × dim]`) and their
@@ -75,6 +77,40 @@ pub trait Generator {
     /// Whether `log_prob` is the exact log-density (flows) or an estimate (VAE marginal).
     /// Exact Metropolis–Hastings with an independence proposal needs the exact density.
     fn exact_density(&self) -> bool;
+
+    /// `Some((n_particles, spatial_dim))` when every draw has its centre of mass at the origin
+    /// and `log q` is a density on the centre-of-mass-free subspace (a flow with the
+    /// [`BaseSpec::MeanFree`] base); `None` for densities on all of ℝ^dim.
+    ///
+    /// Proposals from such a generator must keep the current state's centre of mass (see
+    /// [`move_to_centre_of_mass_of`]): a draw at the origin proposed from a state elsewhere
+    /// could never be proposed back, and the Hastings ratio would be wrong.
+    fn centre_of_mass_free(&self) -> Option<(usize, usize)> {
+        None
+    }
+}
+
+/// Translates the configuration `x_new` (whose centre of mass is at the origin, as a
+/// mean-free generator draws it) so that its centre of mass is that of `reference`.
+///
+/// With this shift, an independence proposal `x′ = y + c(x)`, `y ~ q`, stays on the fibre of
+/// constant centre of mass `c(x)`, where it is an exact independence proposal with density
+/// `q(x′ − c)`; since `log q` of a mean-free generator ignores the centre of mass, the
+/// Hastings term remains `log q(x) − log q(x′)`. Translation-invariant potentials (LJ, DW4)
+/// see the same energy with or without the shift.
+pub fn move_to_centre_of_mass_of(x_new: &mut [f64], reference: &[f64], spatial_dim: usize) {
+    let n = reference.len() / spatial_dim.max(1);
+    if n == 0 {
+        return;
+    }
+    for k in 0..spatial_dim {
+        let centre_ref: f64 = reference.iter().skip(k).step_by(spatial_dim).sum::<f64>() / n as f64;
+        let centre_new: f64 = x_new.iter().skip(k).step_by(spatial_dim).sum::<f64>() / n as f64;
+        let shift = centre_ref - centre_new;
+        for v in x_new.iter_mut().skip(k).step_by(spatial_dim) {
+            *v += shift;
+        }
+    }
 }
 
 static TORCH_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());

@@ -6,7 +6,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::chain::ChainState;
 use crate::error::{Error, Result};
-use crate::generator::Generator;
+use crate::generator::{move_to_centre_of_mass_of, Generator};
 use crate::rng::ChainRng;
 
 /// A proposed configuration with everything the acceptance test needs.
@@ -279,10 +279,13 @@ impl<G: Generator> Proposal for FlowIndependence<G> {
                 .map(|i| (s.configuration(i).to_vec(), s.log_q[i]))
                 .collect();
         }
-        let (x, log_q_new) = self.buffer.pop().ok_or_else(|| Error::InvalidArgument {
+        let (mut x, log_q_new) = self.buffer.pop().ok_or_else(|| Error::InvalidArgument {
             name: "generator".into(),
             message: "the generator returned no samples".into(),
         })?;
+        if let Some((_, spatial_dim)) = self.generator.centre_of_mass_free() {
+            move_to_centre_of_mass_of(&mut x, &state.x, spatial_dim);
+        }
         let log_q_current = match state.log_q {
             Some(l) => l,
             None => {
@@ -335,7 +338,11 @@ impl Proposal for LatentWalk {
     ) -> Result<Proposed> {
         let (z, logdet_inverse_x) = self.flow.inverse(&state.x)?;
         let z_new: Vec<f64> = z.iter().map(|v| v + self.step * gaussian(rng)).collect();
-        let (x_new, logdet_forward_z_new) = self.flow.forward(&z_new)?;
+        let (mut x_new, logdet_forward_z_new) = self.flow.forward(&z_new)?;
+        // The flow's inverse drops the centre of mass and its forward draws at the origin.
+        if let Some((_, spatial_dim)) = self.flow.centre_of_mass_free() {
+            move_to_centre_of_mass_of(&mut x_new, &state.x, spatial_dim);
+        }
         Ok(Proposed::new(
             x_new,
             logdet_inverse_x[0] + logdet_forward_z_new[0],

@@ -34,7 +34,7 @@ use super::chain::ChainState;
 use super::proposal::{gaussian, mala, particle_walk, random_walk, Proposed};
 use super::vae_move::{refresh_latents, vae_log_hastings, ExtendedLatent, VaeBuffer};
 use crate::error::{Error, Result};
-use crate::generator::{Flow, Generator, Vae};
+use crate::generator::{move_to_centre_of_mass_of, Flow, Generator, Vae};
 use crate::rng::{stream, ChainRng};
 
 /// The kinds of move the sampler knows.
@@ -301,7 +301,8 @@ impl MoveCounts {
 #[derive(Debug, Clone)]
 struct Served {
     proposed: Proposed,
-    energy: f64,
+    /// U(x′) when the serving computed it; `None` leaves it to the chain (in parallel).
+    energy: Option<f64>,
     current_log_q: Option<f64>,
     current_latent: Option<ExtendedLatent>,
     proposed_latent: Option<ExtendedLatent>,
@@ -360,7 +361,14 @@ impl Chain {
             if let Some(latent) = s.current_latent {
                 self.state.latent = Some(latent);
             }
-            self.conclude(k, s.proposed, s.energy, s.proposed_latent, ctx);
+            let energy = match s.energy {
+                Some(u) => u,
+                None => {
+                    self.evaluations += 1;
+                    ctx.potential.energy(&s.proposed.x).unwrap_or(f64::NAN)
+                }
+            };
+            self.conclude(k, s.proposed, energy, s.proposed_latent, ctx);
         }
         while self.t < end {
             let k = self.pick(&ctx.cumulative_weights);
@@ -772,15 +780,23 @@ impl Sampler {
             current[c] = Some(lq);
         }
         let dim = self.dim;
+        // Draws of a mean-free generator are moved to each chain's centre of mass (see
+        // `move_to_centre_of_mass_of`), so their energies are left to the chains: the sampler
+        // does not assume that the potential is translation invariant.
+        let centre_of_mass_free = generator.centre_of_mass_free();
         for &c in chains {
             let buffer = &mut self.flow_buffer;
             if buffer.next >= buffer.log_q.len() {
                 let s = generator.sample(self.config.buffer, &mut self.generator_rng)?;
-                buffer.energy = energies_or_nan(potential, &s.x);
+                buffer.energy = if centre_of_mass_free.is_some() {
+                    Vec::new()
+                } else {
+                    self.learned_evaluations += s.log_q.len() as u64;
+                    energies_or_nan(potential, &s.x)
+                };
                 buffer.x = s.x;
                 buffer.log_q = s.log_q;
                 buffer.next = 0;
-                self.learned_evaluations += buffer.log_q.len() as u64;
             }
             let i = buffer.next;
             buffer.next += 1;
@@ -788,15 +804,16 @@ impl Sampler {
             let log_q_current = current[c]
                 .or(self.chains[c].state.log_q)
                 .unwrap_or(f64::NAN);
+            let mut x_new = buffer.x[i * dim..(i + 1) * dim].to_vec();
+            if let Some((_, spatial_dim)) = centre_of_mass_free {
+                move_to_centre_of_mass_of(&mut x_new, &self.chains[c].state.x, spatial_dim);
+            }
             out[c] = Some(Served {
                 proposed: Proposed {
                     log_q: Some(log_q_new),
-                    ..Proposed::new(
-                        buffer.x[i * dim..(i + 1) * dim].to_vec(),
-                        log_q_current - log_q_new,
-                    )
+                    ..Proposed::new(x_new, log_q_current - log_q_new)
                 },
-                energy: buffer.energy[i],
+                energy: buffer.energy.get(i).copied(),
                 current_log_q: current[c],
                 current_latent: None,
                 proposed_latent: None,
@@ -826,7 +843,17 @@ impl Sampler {
                 *v += step * gaussian(&mut self.generator_rng);
             }
         }
-        let (x_new, logdet_forward) = flow.forward(&z)?;
+        let (mut x_new, logdet_forward) = flow.forward(&z)?;
+        if let Some((_, spatial_dim)) = flow.centre_of_mass_free() {
+            let dim = self.dim;
+            for (row, &c) in chains.iter().enumerate() {
+                move_to_centre_of_mass_of(
+                    &mut x_new[row * dim..(row + 1) * dim],
+                    &self.chains[c].state.x,
+                    spatial_dim,
+                );
+            }
+        }
         let energies = energies_or_nan(potential, &x_new);
         self.learned_evaluations += chains.len() as u64;
         let dim = self.dim;
@@ -836,7 +863,7 @@ impl Sampler {
                     x_new[row * dim..(row + 1) * dim].to_vec(),
                     logdet_inverse[row] + logdet_forward[row],
                 ),
-                energy: energies[row],
+                energy: Some(energies[row]),
                 current_log_q: None,
                 current_latent: None,
                 proposed_latent: None,
@@ -880,7 +907,7 @@ impl Sampler {
                 })?;
             out[c] = Some(Served {
                 proposed: Proposed::new(draw.x, vae_log_hastings(current, &draw.latent)),
-                energy: draw.energy,
+                energy: Some(draw.energy),
                 current_log_q: None,
                 current_latent: refreshed[c].take(),
                 proposed_latent: Some(draw.latent),

@@ -614,6 +614,16 @@ impl Generator for Flow {
         self.config.dim
     }
 
+    fn centre_of_mass_free(&self) -> Option<(usize, usize)> {
+        match self.config.base {
+            BaseSpec::StandardNormal => None,
+            BaseSpec::MeanFree {
+                n_particles,
+                spatial_dim,
+            } => Some((n_particles, spatial_dim)),
+        }
+    }
+
     fn sample(&self, n: usize, rng: &mut ChainRng) -> Result<Samples> {
         let dim = self.config.dim;
         let mut out = Samples {
