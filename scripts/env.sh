@@ -28,4 +28,10 @@ fi
 # tch's build script asks this python where torch lives; cmake comes from the same venv.
 export PATH="$BOLTZGEN_VENV/bin:$PATH"
 export LIBTORCH_USE_PYTORCH=1
+# The venv's python (with torch): tests export TorchScript fixtures with it.
+export BOLTZGEN_PYTHON="$BOLTZGEN_VENV/bin/python"
+# Every build of the scripts enables the C ABI. One feature set for all of them matters:
+# cargo names the cdylib target/release/libboltzgen.so whatever the features, so a build
+# without `capi` would replace the library that the C tests link against.
+export BOLTZGEN_CARGO_FEATURES="boltzgen/capi"
 unset _boltzgen_marker

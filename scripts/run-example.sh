@@ -8,4 +8,4 @@ source scripts/env.sh
 if [ $# -eq 0 ]; then
     set -- run --force
 fi
-cargo run --release --bin boltzgen -- "$@"
+cargo run --release --features "$BOLTZGEN_CARGO_FEATURES" --bin boltzgen -- "$@"

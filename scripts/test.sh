@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-cargo test --workspace --release "$@"
+cargo test --workspace --release --features "$BOLTZGEN_CARGO_FEATURES" "$@"

@@ -254,6 +254,12 @@ impl ProposalEngine {
         self.generator.dim()
     }
 
+    /// The generator behind the proposals (to reweight with it, or to hand it to boltzgen's
+    /// own sampler).
+    pub fn generator(&self) -> &dyn Generator {
+        self.generator.as_ref()
+    }
+
     /// The settings in force.
     pub fn config(&self) -> &EngineConfig {
         &self.config
