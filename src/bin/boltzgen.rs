@@ -291,7 +291,9 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                 None
             };
             let reweighted = match model {
-                Some(m @ Model::Flow(_)) => Some(reweight(&prep, m, &mut display)?),
+                Some(m @ (Model::Flow(_) | Model::TorchScript(_))) => {
+                    Some(reweight(&prep, m, &mut display)?)
+                }
                 _ => None,
             };
             let plotted = draw(&prep, &mut display)?;

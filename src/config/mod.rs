@@ -81,13 +81,17 @@ pub enum ModelKind {
     NeuralSpline,
     /// A β-VAE.
     Vae,
+    /// A flow trained in PyTorch and exported as TorchScript (`file` names the `.pt`; see
+    /// [`TorchScriptGenerator`](crate::generator::TorchScriptGenerator)). boltzgen samples and
+    /// reweights with it but does not train it.
+    Torchscript,
 }
 
 /// The generator's architecture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `real_nvp`, `neural_spline` or `vae`.
+    /// `real_nvp`, `neural_spline`, `vae` or `torchscript`.
     pub kind: ModelKind,
     /// Coupling layers (flows).
     #[serde(default = "default_layers")]
@@ -423,6 +427,20 @@ impl RunConfig {
         if let Some(m) = &self.model {
             if m.kind == ModelKind::Vae && m.latent_dim.is_none() && m.file.is_none() {
                 return Err(bad("model.latent_dim", "a VAE needs latent_dim".into()));
+            }
+            if m.kind == ModelKind::Torchscript {
+                if m.file.is_none() {
+                    return Err(bad(
+                        "model.file",
+                        "a torchscript model needs `file`, the exported .pt module".into(),
+                    ));
+                }
+                if self.train.is_some() {
+                    return Err(bad(
+                        "train",
+                        "a torchscript model is trained in PyTorch; boltzgen samples and reweights with it as it is (remove [train])".into(),
+                    ));
+                }
             }
         }
         if let Some(s) = &self.sample {

@@ -18,8 +18,8 @@ use serde::Serialize;
 
 use crate::config::{ModelKind, RunConfig, System};
 use crate::error::{Error, Result};
-use crate::generator::store::{load_flow, load_vae};
-use crate::generator::{DeviceChoice, Flow, Vae};
+use crate::generator::store::{load_flow, load_vae, ModelMetadata};
+use crate::generator::{DeviceChoice, Flow, Generator, TorchScriptGenerator, Vae};
 use crate::io::trajectory::{read_frames, FrameRange, ReadSpec};
 
 pub use inspect::inspect;
@@ -65,6 +65,19 @@ pub enum Model {
     Flow(Flow),
     /// A VAE.
     Vae(Vae),
+    /// A PyTorch flow exported as TorchScript.
+    TorchScript(TorchScriptGenerator),
+}
+
+impl Model {
+    /// The model as a generator.
+    pub fn generator(&self) -> &dyn Generator {
+        match self {
+            Model::Flow(f) => f,
+            Model::Vae(v) => v,
+            Model::TorchScript(t) => t,
+        }
+    }
 }
 
 /// Everything a run needs, checked before any file is written.
@@ -189,6 +202,10 @@ impl Prepared {
                 let (v, m) = load_vae(file, self.device)?;
                 (Model::Vae(v), m)
             }
+            ModelKind::Torchscript => (
+                Model::TorchScript(TorchScriptGenerator::load(file, self.device)?),
+                ModelMetadata::default(),
+            ),
             _ => {
                 let (f, m) = load_flow(file, self.device)?;
                 (Model::Flow(f), m)
@@ -207,10 +224,7 @@ impl Prepared {
                 });
             }
         }
-        let model_dim = match &model {
-            Model::Flow(f) => crate::generator::Generator::dim(f),
-            Model::Vae(v) => crate::generator::Generator::dim(v),
-        };
+        let model_dim = model.generator().dim();
         if model_dim != dim {
             return Err(Error::Model {
                 file: file.to_owned(),

@@ -9,7 +9,6 @@ use serde::Serialize;
 use super::{finite, write_json, Model, Prepared, Progress};
 use crate::config::CollectiveVariable;
 use crate::error::{Error, Result};
-use crate::generator::Generator;
 use crate::io::trajectory::TrajectoryWriter;
 use crate::mcmc::sampler::energies_or_nan;
 use crate::reweight::ImportanceWeights;
@@ -107,7 +106,7 @@ pub fn reweight(
 ) -> Result<ReweightSummary> {
     let cfg = prep.config.reweight.clone().unwrap_or_default();
     let flow = match model {
-        Model::Flow(f) => f,
+        Model::Flow(_) | Model::TorchScript(_) => model.generator(),
         Model::Vae(_) => {
             return Err(Error::Config {
                 file: prep.config_path.clone(),

@@ -11,7 +11,6 @@ use serde::Serialize;
 use super::{finite, write_json, Model, Options, Prepared, Progress};
 use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions};
 use crate::error::{Error, Result};
-use crate::generator::Generator;
 use crate::io::trajectory::{count_frames, truncate_frames, TrajectoryWriter};
 use crate::mcmc::{Learned, MoveReport, Sampler, SamplerConfig};
 use crate::rng::{auxiliary_stream, Purpose};
@@ -83,10 +82,7 @@ fn starting_points(prep: &Prepared, model: Option<&Model>, chains: usize) -> Res
     let dim = prep.system.potential.dim();
     let u = prep.system.potential.as_ref();
     if let Some(model) = model {
-        let generator: &dyn Generator = match model {
-            Model::Flow(f) => f,
-            Model::Vae(v) => v,
-        };
+        let generator = model.generator();
         let draws = generator.sample(
             4 * chains,
             &mut auxiliary_stream(prep.seed, Purpose::StartingPoints),
@@ -207,6 +203,10 @@ pub fn sample(
     let learned = match model {
         Some(Model::Flow(f)) => Learned::flow(f),
         Some(Model::Vae(v)) => Learned::none().with_vae(v),
+        Some(Model::TorchScript(t)) => Learned {
+            independence: Some(t),
+            ..Learned::none()
+        },
         None => Learned::none(),
     };
     let format = &prep.config.output.trajectory_format;

@@ -80,6 +80,12 @@ fn build_model(prep: &Prepared, m: &ModelConfig) -> Result<Model> {
             }
             Model::Flow(Flow::new(c, prep.device).map_err(|e| bad("model", e.to_string()))?)
         }
+        ModelKind::Torchscript => {
+            return Err(bad(
+                "model.kind",
+                "a torchscript model is loaded from `file`, not built".into(),
+            ))
+        }
         ModelKind::Vae => {
             let latent = m.latent_dim.unwrap_or(2);
             let c = VaeConfig::new(dim, latent, &m.hidden).with_precision(m.precision);
@@ -130,7 +136,11 @@ pub fn train(
         .model
         .as_ref()
         .ok_or_else(|| missing("model", "required to train or load a generator"))?;
-    let model_file = prep.path("model.json");
+    let model_file = prep.path(if m.kind == ModelKind::Torchscript {
+        "model.pt"
+    } else {
+        "model.json"
+    });
     let started = Instant::now();
     let Some(train_config) = &prep.config.train else {
         // Nothing to train: a model file must be given.
@@ -194,6 +204,12 @@ pub fn train(
             })?;
             train_vae(vae, data, &config, &VaeObjective::default(), &mut observer)?
         }
+        Model::TorchScript(_) => {
+            return Err(missing(
+                "train",
+                "a torchscript model is trained in PyTorch, not by boltzgen",
+            ))
+        }
     };
     save(prep, &model, &model_file, Some(&config))?;
     write_loss_csv(&prep.path("train_loss.csv"), &report)?;
@@ -235,5 +251,12 @@ fn save(
     match model {
         Model::Flow(f) => save_flow(f, path, metadata),
         Model::Vae(v) => save_vae(v, path, metadata),
+        // A TorchScript module is kept as exported, next to where model.json would be.
+        Model::TorchScript(t) => {
+            let copy = path.with_extension("pt");
+            std::fs::copy(t.file(), &copy)
+                .map(|_| ())
+                .map_err(Error::io(copy))
+        }
     }
 }
