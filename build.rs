@@ -10,6 +10,14 @@ fn main() {
     match std::env::var("DEP_TCH_LIBTORCH_LIB") {
         Ok(dir) if !dir.is_empty() => {
             println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+            // libtorch registers its CUDA backend from static initialisers in
+            // libtorch_cuda.so. Nothing in tch references a symbol of it, so the linker's
+            // --as-needed would drop it and `Cuda::is_available()` would be false even on a
+            // GPU machine. Link it unconditionally when the libtorch in use has it (the pip
+            // wheel's libtorch_cuda.so also loads on machines without a GPU).
+            if std::path::Path::new(&dir).join("libtorch_cuda.so").is_file() {
+                println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+            }
         }
         _ => println!(
             "cargo:warning=torch-sys did not report its libtorch directory; \

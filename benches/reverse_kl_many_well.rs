@@ -3,7 +3,8 @@
 //! Model (as in the normflows comparison, `benches/python/normflows_many_well.py`): 8 affine
 //! couplings alternating halves, conditioner MLP 16→64→64→32 with leaky ReLU, batch 256, Adam
 //! 1e-3, float32, 2 libtorch threads. Prints the median seconds per training iteration and
-//! samples (x and log q) per second.
+//! samples (x and log q) per second. `BENCH_DEVICE=cuda` runs the model on the GPU (the
+//! energies and forces stay in Rust on the CPU; latent noise comes from the CPU stream).
 //!
 //! Run both sides in one go with `benches/reverse_kl_vs_normflows.sh`.
 
@@ -67,7 +68,13 @@ fn main() {
         activation: Activation::LeakyRelu,
         precision: Precision::Float32,
     };
-    let mut flow = Flow::new(config, DeviceChoice::Cpu).expect("flow");
+    let device = match std::env::var("BENCH_DEVICE").as_deref() {
+        Ok("cuda") => DeviceChoice::Cuda,
+        Ok("auto") => DeviceChoice::Auto,
+        _ => DeviceChoice::Cpu,
+    };
+    let mut flow = Flow::new(config, device).expect("flow");
+    let device_name = format!("{:?}", flow.device());
     let target = ManyWell::new(dim).expect("many well");
     let train = TrainConfig {
         steps,
@@ -86,7 +93,7 @@ fn main() {
     // Drop the first 10% as warm-up.
     let warm = timer.durations.len() / 10;
     let per_iter = median(timer.durations[warm..].to_vec());
-    println!("boltzgen reverse-KL ManyWell-32 RealNVP: median {:.3} ms/iteration over {} iterations ({threads} threads)", per_iter * 1e3, timer.durations.len() - warm);
+    println!("boltzgen reverse-KL ManyWell-32 RealNVP: median {:.3} ms/iteration over {} iterations ({threads} threads, {device_name})", per_iter * 1e3, timer.durations.len() - warm);
 
     let n = 100_000;
     let mut rng = stream(1, 0);
@@ -99,5 +106,5 @@ fn main() {
         times.push(t.elapsed().as_secs_f64());
     }
     let t = median(times);
-    println!("boltzgen sampling (x and log q), ManyWell-32 RealNVP, CPU: {:.3e} samples/s (median of 5 x {n})", n as f64 / t);
+    println!("boltzgen sampling (x and log q), ManyWell-32 RealNVP, {device_name}: {:.3e} samples/s (median of 5 x {n})", n as f64 / t);
 }
