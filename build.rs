@@ -15,7 +15,10 @@ fn main() {
             // --as-needed would drop it and `Cuda::is_available()` would be false even on a
             // GPU machine. Link it unconditionally when the libtorch in use has it (the pip
             // wheel's libtorch_cuda.so also loads on machines without a GPU).
-            if std::path::Path::new(&dir).join("libtorch_cuda.so").is_file() {
+            if std::path::Path::new(&dir)
+                .join("libtorch_cuda.so")
+                .is_file()
+            {
                 println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
             }
         }

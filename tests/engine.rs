@@ -34,7 +34,7 @@ fn a_host_loop_with_engine_proposals_samples_the_double_well() {
     let mut engine = ProposalEngine::new(Box::new(proposals), config).unwrap();
     let walkers = 16;
     let steps = 20_000;
-    let mut series: Vec<Vec<[f64; 2]>> = vec![Vec::with_capacity(steps); walkers];
+    let mut series: Vec<Vec<[f64; 2]>> = (0..walkers).map(|_| Vec::with_capacity(steps)).collect();
     let mut states: Vec<Vec<f64>> = vec![vec![-1.7, 0.0]; walkers];
     let mut u: Vec<f64> = states.iter().map(|x| energy(x)).collect();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
