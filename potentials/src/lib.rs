@@ -14,6 +14,7 @@
 //! | [`ParticleDoubleWell`] | DW4 pair double well | — |
 //! | [`LennardJonesCluster`] | LJ13 / LJ55 with COM restraint | — |
 //! | [`LennardJonesFluid`] | periodic LJ with a cell list | O(N²) reference |
+//! | [`OpenMmForceField`] | bonds, angles, torsions, Coulomb + LJ from an OpenMM System XML | OpenMM's energies (tests) |
 //!
 //! ```
 //! use boltzgen_potentials::{ManyWell, Potential};
@@ -35,6 +36,7 @@ mod lj_cluster;
 mod lj_fluid;
 mod many_well;
 mod muller_brown;
+pub mod openmm;
 mod particles;
 mod potential;
 pub mod quadrature;
@@ -50,6 +52,7 @@ pub use lj_cluster::LennardJonesCluster;
 pub use lj_fluid::LennardJonesFluid;
 pub use many_well::ManyWell;
 pub use muller_brown::MullerBrown;
+pub use openmm::{EnergyTerms, OpenMmForceField};
 pub use potential::{check_configuration, Potential};
 pub use reference::{ExactLogZ, ExactSampler};
 pub use regularizer::EnergyRegularizer;
