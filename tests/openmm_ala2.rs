@@ -90,7 +90,9 @@ fn energies_match_openmm_on_every_reference_frame() {
         }
     }
     if std::env::var("SHOW_WORST").is_ok() {
-        eprintln!("worst |ΔE| / bound per term (total, bond, angle, torsion, nonbonded): {worst:?}");
+        eprintln!(
+            "worst |ΔE| / bound per term (total, bond, angle, torsion, nonbonded): {worst:?}"
+        );
     }
 }
 

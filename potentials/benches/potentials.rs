@@ -7,11 +7,16 @@
 //!   ≤ 15 ns per pair inside the cutoff, and t(32768)/t(4096) ≤ 9). The pair count of each
 //!   configuration is printed once, so ns/pair = time / pairs.
 //! - Batched energies of 10⁵ ManyWell-32 configurations on 1 and 2 rayon threads.
+//! - Alanine dipeptide (OpenMM System XML, vacuum AMBER ff96): energy+gradient of one
+//!   configuration on one thread, and batched energy+gradient of 10⁴ configurations on 1 and 2
+//!   rayon threads.
 
 use std::hint::black_box;
 use std::time::Duration;
 
-use boltzgen_potentials::{LennardJonesCluster, LennardJonesFluid, ManyWell, Potential};
+use boltzgen_potentials::{
+    LennardJonesCluster, LennardJonesFluid, ManyWell, OpenMmForceField, Potential,
+};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// SplitMix64 in [lo, hi): deterministic inputs without an RNG crate in the hot loop.
@@ -112,5 +117,58 @@ fn many_well_batch(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, lj13, lj_fluid, many_well_batch);
+/// The PDB's coordinates (Å → nm), read from its ATOM/HETATM records.
+fn pdb_coordinates(text: &str) -> Vec<f64> {
+    text.lines()
+        .filter(|l| l.starts_with("ATOM") || l.starts_with("HETATM"))
+        .flat_map(|l| {
+            [30..38, 38..46, 46..54]
+                .map(|r| 0.1 * l[r].trim().parse::<f64>().expect("PDB coordinate"))
+        })
+        .collect()
+}
+
+fn alanine_dipeptide(c: &mut Criterion) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/data/ala2");
+    let ff = OpenMmForceField::from_file(&dir.join("system.xml")).unwrap();
+    let x = pdb_coordinates(&std::fs::read_to_string(dir.join("ala2.pdb")).unwrap());
+    assert_eq!(x.len(), ff.dim());
+    let mut g = vec![0.0; ff.dim()];
+    c.bench_function("ala2_energy_gradient", |b| {
+        b.iter(|| ff.energy_and_gradient(black_box(&x), &mut g).unwrap())
+    });
+    let n = 10_000;
+    let mut s = 3;
+    let xs: Vec<f64> = (0..n)
+        .flat_map(|_| {
+            x.iter()
+                .map(|v| v + uniform(&mut s, -0.005, 0.005))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut out = vec![0.0; n];
+    let mut grads = vec![0.0; xs.len()];
+    let mut group = c.benchmark_group("ala2_energy_gradient_batch_1e4");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Elements(n as u64));
+    for threads in [1usize, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        group.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, _| {
+            b.iter(|| {
+                pool.install(|| {
+                    ff.energies_and_gradients(black_box(&xs), &mut out, &mut grads)
+                        .unwrap()
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, lj13, lj_fluid, many_well_batch, alanine_dipeptide);
 criterion_main!(benches);

@@ -357,9 +357,9 @@ impl OpenMmForceField {
             }
         };
         if f.node.attribute("useSwitchingFunction") == Some("1") && method != 0 {
-            return Err(f.error(
-                "NonbondedForce with a switching function is not supported yet".into(),
-            ));
+            return Err(
+                f.error("NonbondedForce with a switching function is not supported yet".into())
+            );
         }
         for tag in ["GlobalParameters", "ParticleOffsets", "ExceptionOffsets"] {
             if let Some(list) = f.child(tag) {
@@ -503,6 +503,7 @@ impl OpenMmForceField {
             let n1 = cross(b1, b2);
             let n2 = cross(b2, b3);
             let b2_norm = norm(b2);
+            // As `dihedral`, reusing the cross products for the gradient.
             let phi = (b2_norm * dot(b1, n2)).atan2(dot(n1, n2));
             let arg = t.periodicity * phi - t.phase;
             terms.torsion += t.k * (1.0 + arg.cos());
@@ -565,6 +566,13 @@ impl OpenMmForceField {
         }
         terms
     }
+}
+
+/// The dihedral angle (radians, in (−π, π]) of four points, IUPAC sign convention: looking
+/// along b → c, positive when d is rotated clockwise from a. This is OpenMM's torsion angle.
+pub fn dihedral(a: [f64; 3], b: [f64; 3], c: [f64; 3], d: [f64; 3]) -> f64 {
+    let (b1, b2, b3) = (sub(b, a), sub(c, b), sub(d, c));
+    (norm(b2) * dot(b1, cross(b2, b3))).atan2(dot(cross(b1, b2), cross(b2, b3)))
 }
 
 fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
@@ -657,7 +665,9 @@ mod tests {
     }
 
     fn configuration() -> Vec<f64> {
-        vec![0.0, 0.0, 0.0, 0.15, 0.01, 0.0, 0.2, 0.14, 0.02, 0.33, 0.16, 0.11]
+        vec![
+            0.0, 0.0, 0.0, 0.15, 0.01, 0.0, 0.2, 0.14, 0.02, 0.33, 0.16, 0.11,
+        ]
     }
 
     #[test]
@@ -673,13 +683,18 @@ mod tests {
         let p = |i: usize| [x[3 * i], x[3 * i + 1], x[3 * i + 2]];
         let r = |i: usize, j: usize| norm(sub(p(i), p(j)));
         let lj = |s: f64, e: f64, r: f64| 4.0 * e * ((s / r).powi(12) - (s / r).powi(6));
-        let nb = ONE_4PI_EPS0 * (0.3 * 0.1 / r(0, 2) + -0.2 * -0.2 / r(1, 3) + 0.1 * -0.2 / r(2, 3))
+        let nb = ONE_4PI_EPS0
+            * (0.3 * 0.1 / r(0, 2) + -0.2 * -0.2 / r(1, 3) + 0.1 * -0.2 / r(2, 3))
             + lj(0.29, (0.4f64 * 0.3).sqrt(), r(0, 2))
             + lj(0.26, (0.5f64 * 0.1).sqrt(), r(1, 3))
             + lj(0.24, (0.3f64 * 0.1).sqrt(), r(2, 3))
             + ONE_4PI_EPS0 * -0.05 / r(0, 3)
             + lj(0.25, 0.1, r(0, 3));
-        assert!((t.nonbonded - nb).abs() < 1e-9 * nb.abs(), "{} vs {nb}", t.nonbonded);
+        assert!(
+            (t.nonbonded - nb).abs() < 1e-9 * nb.abs(),
+            "{} vs {nb}",
+            t.nonbonded
+        );
         assert!((ff.energy(&x).unwrap() - t.total()).abs() < 1e-12);
     }
 
@@ -715,9 +730,26 @@ mod tests {
             let (b1, b2, b3) = (sub(p(1), p(0)), sub(p(2), p(1)), sub(p(3), p(2)));
             (norm(b2) * dot(b1, cross(b2, b3))).atan2(dot(cross(b1, b2), cross(b2, b3)))
         };
-        let gauche = [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.5, 3f64.sqrt() / 2.0];
+        let gauche = [
+            0.0,
+            1.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            1.0,
+            0.0,
+            0.0,
+            1.0,
+            0.5,
+            3f64.sqrt() / 2.0,
+        ];
         // Looking down 1→2, atom 0 at 12 o'clock and atom 3 rotated clockwise by 60°: +60°.
-        assert!((phi(&gauche) - 60f64.to_radians()).abs() < 1e-12, "{}", phi(&gauche));
+        assert!(
+            (phi(&gauche) - 60f64.to_radians()).abs() < 1e-12,
+            "{}",
+            phi(&gauche)
+        );
         assert!(ff.energy(&gauche).is_ok());
     }
 
@@ -735,18 +767,28 @@ mod tests {
             r#"<Force type="CMAPTorsionForce"/>"#,
         );
         let e = err(&cmap.replace("METHOD", "0"));
-        assert!(e.contains("CMAPTorsionForce") && e.contains("sys.xml:30"), "{e}");
-        let e = err(&SMALL.replace("METHOD", "0").replace(r#"p4="3" periodicity="3""#, r#"periodicity="3""#));
+        assert!(
+            e.contains("CMAPTorsionForce") && e.contains("sys.xml:30"),
+            "{e}"
+        );
+        let e = err(&SMALL
+            .replace("METHOD", "0")
+            .replace(r#"p4="3" periodicity="3""#, r#"periodicity="3""#));
         assert!(e.contains("sys.xml:15") && e.contains("`p4`"), "{e}");
-        let e = err(&SMALL.replace("METHOD", "0").replace(r#"p3="3""#, r#"p3="7""#));
+        let e = err(&SMALL
+            .replace("METHOD", "0")
+            .replace(r#"p3="3""#, r#"p3="7""#));
         assert!(e.contains("p3") && e.contains("has 4"), "{e}");
-        let e = err(&SMALL.replace("METHOD", "0").replace(r#"k="2.5""#, r#"k="nan""#));
+        let e = err(&SMALL
+            .replace("METHOD", "0")
+            .replace(r#"k="2.5""#, r#"k="nan""#));
         assert!(e.contains("`k`"), "{e}");
         let e = err("<System><Particles>");
         assert!(e.contains("not well-formed XML"), "{e}");
-        let e = err(&SMALL
-            .replace("METHOD", "0")
-            .replace("<Constraints/>", r#"<Constraints><Constraint d=".1" p1="0" p2="1"/></Constraints>"#));
+        let e = err(&SMALL.replace("METHOD", "0").replace(
+            "<Constraints/>",
+            r#"<Constraints><Constraint d=".1" p1="0" p2="1"/></Constraints>"#,
+        ));
         assert!(e.contains("constraints"), "{e}");
         let e = err(&SMALL.replace("METHOD", "0").replace(
             r#"<GlobalParameters/>"#,

@@ -229,6 +229,12 @@ pub enum CollectiveVariable {
         /// The two particle indices.
         particles: [usize; 2],
     },
+    /// The dihedral angle of four particles in 3-D, in degrees in (−180, 180] (IUPAC sign,
+    /// as OpenMM's torsions): e.g. alanine dipeptide's φ is `[4, 6, 8, 14]`.
+    Dihedral {
+        /// The four particle indices.
+        particles: [usize; 4],
+    },
 }
 
 impl CollectiveVariable {
@@ -248,6 +254,11 @@ impl CollectiveVariable {
                     .sum::<f64>()
                     .sqrt()
             }
+            CollectiveVariable::Dihedral { particles } => {
+                let p = |i: usize| [x[3 * i], x[3 * i + 1], x[3 * i + 2]];
+                let [a, b, c, d] = particles.map(p);
+                crate::potentials::openmm::dihedral(a, b, c, d).to_degrees()
+            }
         }
     }
 
@@ -264,6 +275,21 @@ impl CollectiveVariable {
                 } else {
                     Err(format!(
                         "particles [{i}, {j}] must be two different indices below {n}"
+                    ))
+                }
+            }
+            CollectiveVariable::Dihedral { particles } => {
+                let n = dim / spatial_dim;
+                let distinct = (0..4).all(|a| (a + 1..4).all(|b| particles[a] != particles[b]));
+                if spatial_dim != 3 {
+                    Err(format!(
+                        "a dihedral needs particles in 3-D; this system has {spatial_dim}-D ones"
+                    ))
+                } else if particles.iter().all(|&i| i < n) && distinct {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "particles {particles:?} must be four different indices below {n}"
                     ))
                 }
             }
@@ -345,8 +371,10 @@ impl RunConfig {
     /// line for bad TOML, unknown keys, wrong types and values that make no sense.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-        let mut config = Self::parse(&text, path)?;
+        let mut config: RunConfig = parse_toml(&text, path)?;
+        // Paths first: checking the system may read a file named in it (an OpenMM System).
         config.resolve_paths(path);
+        config.validate(path)?;
         Ok(config)
     }
 
@@ -363,6 +391,18 @@ impl RunConfig {
     /// Makes file paths inside the config relative to the config's directory.
     fn resolve_paths(&mut self, path: &Path) {
         let base = path.parent().unwrap_or(Path::new(""));
+        if self.system.potential == "openmm" {
+            if let Some(toml::Value::String(xml)) = self
+                .system
+                .parameters
+                .as_mut()
+                .and_then(|p| p.get_mut("xml"))
+            {
+                if Path::new(xml.as_str()).is_relative() {
+                    *xml = base.join(&*xml).to_string_lossy().into_owned();
+                }
+            }
+        }
         if let Some(t) = self.data.as_mut().and_then(|d| d.trajectory.as_mut()) {
             if t.is_relative() {
                 *t = base.join(&*t);
@@ -424,6 +464,12 @@ impl RunConfig {
         if !self.analysis.states.is_empty() && self.analysis.cv.is_none() {
             return Err(bad("analysis.states", "needs analysis.cv".into()));
         }
+        crate::diagnostics::check_states(&self.analysis.states).map_err(|e| match e {
+            Error::InvalidArgument { name, message } => {
+                bad("analysis.states", format!("{name}: {message}"))
+            }
+            other => bad("analysis.states", other.to_string()),
+        })?;
         if let Some(m) = &self.model {
             if m.kind == ModelKind::Vae && m.latent_dim.is_none() && m.file.is_none() {
                 return Err(bad("model.latent_dim", "a VAE needs latent_dim".into()));

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::potentials::{
     DoubleWell2D, ExactLogZ, ExactSampler, Gaussian, GaussianMixture, LennardJonesCluster,
-    LennardJonesFluid, ManyWell, MullerBrown, ParticleDoubleWell, Potential,
+    LennardJonesFluid, ManyWell, MullerBrown, OpenMmForceField, ParticleDoubleWell, Potential,
 };
 
 /// Units of energy when the temperature is given instead of β.
@@ -61,7 +61,8 @@ impl LengthUnit {
 #[serde(deny_unknown_fields)]
 pub struct SystemConfig {
     /// A built-in potential: `double_well`, `muller_brown`, `many_well`, `gmm40`, `gaussian`,
-    /// `dw4`, `lj13`, `lj55`, `lj_cluster`, `lj_fluid`.
+    /// `dw4`, `lj13`, `lj55`, `lj_cluster`, `lj_fluid`, or `openmm` (a force field from an
+    /// OpenMM System XML, `parameters = { xml = "system.xml" }`).
     pub potential: String,
     /// The potential's parameters (see `docs/config.md`); defaults where omitted.
     #[serde(default)]
@@ -126,8 +127,14 @@ impl std::fmt::Debug for System {
 }
 
 /// Known potential names, for error messages.
-const POTENTIALS: &str =
-    "double_well, muller_brown, many_well, gmm40, gaussian, dw4, lj13, lj55, lj_cluster, lj_fluid";
+const POTENTIALS: &str = "double_well, muller_brown, many_well, gmm40, gaussian, dw4, lj13, lj55, lj_cluster, lj_fluid, openmm";
+
+/// `openmm`: a serialized OpenMM System; the path is relative to the config file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenMmParams {
+    xml: std::path::PathBuf,
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -284,9 +291,31 @@ impl SystemConfig {
             key: key.into(),
             message,
         };
+        // An OpenMM System is in kJ/mol and nm, whatever the defaults say.
+        let openmm = self.potential == "openmm";
+        let energy_unit = match (openmm, self.energy_unit) {
+            (true, EnergyUnit::Reduced | EnergyUnit::KjPerMol) => EnergyUnit::KjPerMol,
+            (true, EnergyUnit::KcalPerMol) => {
+                return Err(bad(
+                    "system.energy_unit",
+                    "an OpenMM System's energies are in kJ/mol (use kj_per_mol)".into(),
+                ))
+            }
+            (false, unit) => unit,
+        };
+        let length_per_angstrom = match (openmm, self.length_unit) {
+            (true, LengthUnit::Reduced | LengthUnit::Nanometer) => 0.1,
+            (true, LengthUnit::Angstrom) => {
+                return Err(bad(
+                    "system.length_unit",
+                    "an OpenMM System's lengths are in nm (use nanometer)".into(),
+                ))
+            }
+            (false, unit) => unit.per_angstrom(),
+        };
         let beta = match (self.beta, self.temperature) {
             (Some(b), None) if b > 0.0 && b.is_finite() => b,
-            (None, Some(t)) if t > 0.0 && t.is_finite() => 1.0 / (self.energy_unit.boltzmann() * t),
+            (None, Some(t)) if t > 0.0 && t.is_finite() => 1.0 / (energy_unit.boltzmann() * t),
             (Some(_), Some(_)) => {
                 return Err(bad(
                     "system",
@@ -382,6 +411,12 @@ impl SystemConfig {
                     .map_err(invalid)?;
                     (Box::new(u), 3, None, None)
                 }
+                "openmm" => {
+                    let p: OpenMmParams = self.required_params()?;
+                    let u = OpenMmForceField::from_file(&p.xml)
+                        .map_err(|e| bad("system.parameters.xml", e.to_string()))?;
+                    (Box::new(u), 3, None, None)
+                }
                 other => {
                     return Err(bad(
                         "system.potential",
@@ -403,7 +438,7 @@ impl SystemConfig {
             spatial_dim,
             exact_log_z,
             exact_marginal_x0: marginal,
-            length_per_angstrom: self.length_unit.per_angstrom(),
+            length_per_angstrom,
             exact_sampler: sampler,
         })
     }

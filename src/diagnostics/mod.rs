@@ -14,4 +14,4 @@ pub mod transitions;
 pub use autocorrelation::{autocorrelation, integrated_time, summarize, Iat, SeriesSummary};
 pub use convergence::split_rhat;
 pub use coverage::{mode_coverage, ModeCoverage, ModeShare};
-pub use transitions::{count_transitions, StateInterval, Transitions};
+pub use transitions::{check_states, count_transitions, StateInterval, Transitions};

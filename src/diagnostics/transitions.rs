@@ -62,22 +62,7 @@ impl Transitions {
 /// # Errors
 /// [`Error::InvalidArgument`] for overlapping or empty states.
 pub fn count_transitions(series: &[f64], states: &[StateInterval]) -> Result<Transitions> {
-    for (i, a) in states.iter().enumerate() {
-        if a.lower.is_nan() || a.upper.is_nan() || a.lower > a.upper {
-            return Err(Error::InvalidArgument {
-                name: format!("states[{i}] ({})", a.name),
-                message: format!("lower {} is above upper {}", a.lower, a.upper),
-            });
-        }
-        for b in &states[i + 1..] {
-            if a.lower <= b.upper && b.lower <= a.upper {
-                return Err(Error::InvalidArgument {
-                    name: format!("states `{}` and `{}`", a.name, b.name),
-                    message: "state cores overlap".into(),
-                });
-            }
-        }
-    }
+    check_states(states)?;
     let k = states.len();
     let mut counts = vec![vec![0u64; k]; k];
     let mut committed_steps = vec![0u64; k + 1];
@@ -100,6 +85,30 @@ pub fn count_transitions(series: &[f64], states: &[StateInterval]) -> Result<Tra
         total,
         committed_steps,
     })
+}
+
+/// Checks that every state's interval is ordered and that no two cores overlap or touch.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] naming the state(s).
+pub fn check_states(states: &[StateInterval]) -> Result<()> {
+    for (i, a) in states.iter().enumerate() {
+        if a.lower.is_nan() || a.upper.is_nan() || a.lower > a.upper {
+            return Err(Error::InvalidArgument {
+                name: format!("states[{i}] ({})", a.name),
+                message: format!("lower {} is above upper {}", a.lower, a.upper),
+            });
+        }
+        for b in &states[i + 1..] {
+            if a.lower <= b.upper && b.lower <= a.upper {
+                return Err(Error::InvalidArgument {
+                    name: format!("states `{}` and `{}`", a.name, b.name),
+                    message: "state cores overlap (they must not even touch)".into(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
