@@ -15,6 +15,7 @@ pub mod error;
 pub mod generator;
 pub mod io;
 pub mod mcmc;
+pub mod molecule;
 pub mod pipeline;
 pub mod reweight;
 pub mod rng;

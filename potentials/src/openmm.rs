@@ -435,6 +435,15 @@ impl OpenMmForceField {
         self.masses.len()
     }
 
+    /// The bonded pairs of the `HarmonicBondForce` (the molecule's topology, e.g. for
+    /// building internal coordinates), in the file's order.
+    pub fn bonds(&self) -> Vec<(usize, usize)> {
+        self.bonds
+            .iter()
+            .map(|b| (b.atoms[0], b.atoms[1]))
+            .collect()
+    }
+
     /// Particle masses (daltons), in the System's order.
     pub fn masses(&self) -> &[f64] {
         &self.masses
