@@ -11,6 +11,8 @@ use boltzgen::reweight::ImportanceWeights;
 use boltzgen::rng::stream;
 use boltzgen::Error;
 
+mod common;
+
 fn every_move() -> Vec<MoveSpec> {
     vec![
         MoveSpec::new(MoveKind::RandomWalk, 1.0)
@@ -117,6 +119,19 @@ fn resumed_run_matches_the_uninterrupted_run_bit_for_bit() {
     let mut third = Sampler::resume(&path, &config(), &u).unwrap();
     third.run(&u, learned, |_| Ok(())).unwrap();
     assert_eq!(third.report(), whole.report());
+    assert_eq!(third.report().generator_changes, 0);
+
+    // Resumed with another flow (trained, so its density differs from the untrained one's):
+    // the chains' cached log q and the buffered draws came from the old flow, so they are
+    // dropped rather than used in a Hastings term. (An untrained flow of another seed would
+    // not count: new spline layers are exactly the identity, so its density is the same.)
+    let other_flow = common::nonlinear_flow();
+    let mut swapped = Sampler::resume(&path, &config(), &u).unwrap();
+    swapped
+        .run(&u, Learned::flow(&other_flow).with_vae(&vae), |_| Ok(()))
+        .unwrap();
+    assert_eq!(swapped.report().generator_changes, 1);
+    assert_ne!(swapped.report(), whole.report());
 
     // A finished run can be extended: only `steps` may change.
     let mut longer = config();

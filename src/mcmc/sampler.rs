@@ -507,6 +507,49 @@ pub struct Sampler {
     vae_buffer: VaeBuffer,
     /// Energy evaluations of learned draws (buffers, latent walks).
     learned_evaluations: u64,
+    /// Fingerprint of the generators the cached terms (chains' log q and VAE latents, the
+    /// buffers) came from; `None` before the first learned run.
+    #[serde(default)]
+    generator_fingerprint: Option<u64>,
+    /// Times the cached terms were dropped because the generators changed (a resume with
+    /// another model).
+    #[serde(default)]
+    generator_changes: u32,
+}
+
+/// A fingerprint of the learned generators: `log q` (rounded to f32, so that the last bits of
+/// libtorch's sums do not matter) of a few fixed probe configurations, FNV-1a hashed. Two
+/// different models agree on it only by an extraordinary coincidence.
+fn generator_fingerprint(learned: Learned, dim: usize) -> Result<Option<u64>> {
+    let generators: [(u8, Option<&dyn Generator>); 3] = [
+        (1, learned.independence),
+        (2, learned.latent_flow.map(|f| f as &dyn Generator)),
+        (3, learned.vae.map(|v| v as &dyn Generator)),
+    ];
+    if generators.iter().all(|(_, g)| g.is_none()) {
+        return Ok(None);
+    }
+    let probes: Vec<f64> = (0..4 * dim)
+        .map(|i| 0.5 * (0.7 * i as f64 + 0.1).sin() + 0.3)
+        .collect();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for (tag, g) in generators {
+        if let Some(g) = g {
+            feed(&[tag]);
+            feed(&(g.dim() as u64).to_le_bytes());
+            if g.dim() == dim {
+                for v in g.log_prob(&probes)? {
+                    feed(&(v as f32).to_bits().to_le_bytes());
+                }
+            }
+        }
+    }
+    Ok(Some(hash))
 }
 
 /// Identifies a sampler checkpoint file and its layout.
@@ -578,6 +621,8 @@ impl Sampler {
             flow_buffer: FlowBuffer::default(),
             vae_buffer: VaeBuffer::default(),
             learned_evaluations: 0,
+            generator_fingerprint: None,
+            generator_changes: 0,
         })
     }
 
@@ -608,6 +653,7 @@ impl Sampler {
         learned: Learned,
         mut after_block: impl FnMut(&Sampler) -> Result<()>,
     ) -> Result<()> {
+        self.adopt_generators(potential, learned)?;
         while !self.is_finished() {
             self.run_block(potential, learned)?;
             after_block(self)?;
@@ -625,9 +671,39 @@ impl Sampler {
         learned: Learned,
         step: usize,
     ) -> Result<()> {
+        self.adopt_generators(potential, learned)?;
         while self.step < step.min(self.config.total_steps()) {
             self.run_block(potential, learned)?;
         }
+        Ok(())
+    }
+
+    /// Drops every cached generator term (chains' log q and VAE latents, buffered draws) when
+    /// the generators differ from those that produced them, as after resuming a checkpoint
+    /// with another model: a stale log q of the current state would make the Hastings term
+    /// wrong. With the same generators nothing changes, so a resume stays bit for bit.
+    fn adopt_generators(&mut self, potential: &dyn Potential, learned: Learned) -> Result<()> {
+        self.check_learned(potential, learned)?;
+        let fingerprint = generator_fingerprint(learned, self.dim)?;
+        if fingerprint.is_none() || fingerprint == self.generator_fingerprint {
+            return Ok(());
+        }
+        let cached = self.flow_buffer != FlowBuffer::default()
+            || self.vae_buffer != VaeBuffer::default()
+            || self
+                .chains
+                .iter()
+                .any(|c| c.state.log_q.is_some() || c.state.latent.is_some());
+        if cached {
+            for c in &mut self.chains {
+                c.state.log_q = None;
+                c.state.latent = None;
+            }
+            self.flow_buffer = FlowBuffer::default();
+            self.vae_buffer = VaeBuffer::default();
+            self.generator_changes += 1;
+        }
+        self.generator_fingerprint = fingerprint;
         Ok(())
     }
 
@@ -1091,6 +1167,7 @@ impl Sampler {
                 .collect(),
             energy_evaluations: self.learned_evaluations
                 + self.chains.iter().map(|c| c.evaluations).sum::<u64>(),
+            generator_changes: self.generator_changes,
         }
     }
 }
@@ -1140,6 +1217,9 @@ pub struct SampleRun {
     pub chains: Vec<ChainRun>,
     /// Every evaluation of U, including learned draws that were buffered but never used.
     pub energy_evaluations: u64,
+    /// Times cached generator terms were dropped because the generators changed (a resume
+    /// with another model); 0 in an ordinary run.
+    pub generator_changes: u32,
 }
 
 impl SampleRun {
