@@ -8,6 +8,10 @@
 //! alternate), so each pays `log q` of the current states, as a host whose local moves
 //! changed them would.
 //!
+//! Before the criterion groups, an interleaved measurement decides the target: 300 rounds,
+//! each timing one Rust and one C batched call (in alternating order), so that the machine's
+//! drift affects both alike; it prints the medians and their ratio.
+//!
 //! `cargo bench --features capi --bench engine_overhead`
 
 use std::ffi::CString;
@@ -49,6 +53,47 @@ fn bench_model(c: &mut Criterion, name: &str, config: FlowConfig, dir: &Path) {
     let sets = [states(dim, BATCH, 0.0), states(dim, BATCH, 0.5)];
     let mut out = vec![0.0; BATCH * dim];
     let mut lh = vec![0.0; BATCH];
+
+    // Interleaved: Rust and C batched calls alternate, so drift hits both alike.
+    let (mut rust_times, mut c_times) = (Vec::new(), Vec::new());
+    for round in 0..300 {
+        for side in [round % 2, 1 - round % 2] {
+            let set = &sets[(round + side) % 2];
+            let start = std::time::Instant::now();
+            if side == 0 {
+                rust.propose_batch(set, &mut out, &mut lh).unwrap();
+            } else {
+                let status = unsafe {
+                    bg_propose_batch(
+                        handle,
+                        set.as_ptr(),
+                        BATCH,
+                        dim,
+                        out.as_mut_ptr(),
+                        lh.as_mut_ptr(),
+                    )
+                };
+                assert_eq!(status, BgStatus::BgOk);
+            }
+            let elapsed = start.elapsed().as_secs_f64();
+            if side == 0 {
+                rust_times.push(elapsed);
+            } else {
+                c_times.push(elapsed);
+            }
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    let (r, cc) = (median(rust_times), median(c_times));
+    println!(
+        "interleaved {name}: batch of {BATCH}, median Rust {:.3} ms, C {:.3} ms, C/Rust {:.3}",
+        r * 1e3,
+        cc * 1e3,
+        cc / r
+    );
 
     let mut group = c.benchmark_group(format!("propose_{name}"));
     group.sample_size(20);
