@@ -423,52 +423,6 @@ mod tests {
         }
     }
 
-    /// log|det| of a square matrix by LU with partial pivoting.
-    fn log_abs_det(mut m: Vec<Vec<f64>>) -> f64 {
-        let n = m.len();
-        let mut total = 0.0;
-        for c in 0..n {
-            let p = (c..n)
-                .max_by(|&a, &b| m[a][c].abs().partial_cmp(&m[b][c].abs()).unwrap())
-                .unwrap();
-            m.swap(c, p);
-            let pivot = m[c][c];
-            total += pivot.abs().ln();
-            for r in c + 1..n {
-                let f = m[r][c] / pivot;
-                for k in c..n {
-                    m[r][k] -= f * m[c][k];
-                }
-            }
-        }
-        total
-    }
-
-    #[test]
-    fn log_jacobian_matches_a_numerical_jacobian() {
-        let n = 9;
-        let (bonds, x) = tree(n);
-        let z = ZMatrix::from_bonds(n, &bonds).unwrap();
-        let q = z.to_internal(&x).unwrap();
-        let h = 1e-6;
-        // Column i of ∂x/∂q by central differences.
-        let columns: Vec<Vec<f64>> = (0..3 * n)
-            .map(|i| {
-                let (mut qp, mut qm) = (q.clone(), q.clone());
-                qp[i] += h;
-                qm[i] -= h;
-                let (xp, xm) = (z.to_cartesian(&qp).unwrap(), z.to_cartesian(&qm).unwrap());
-                xp.iter()
-                    .zip(&xm)
-                    .map(|(a, b)| (a - b) / (2.0 * h))
-                    .collect()
-            })
-            .collect();
-        let numeric = log_abs_det(columns);
-        let exact = z.log_jacobian(&q).unwrap();
-        assert!((numeric - exact).abs() < 1e-6, "{numeric} vs {exact}");
-    }
-
     #[test]
     fn bad_bond_graphs_are_errors() {
         assert!(ZMatrix::from_bonds(2, &[(0, 1)]).is_err());

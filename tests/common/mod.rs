@@ -4,6 +4,7 @@ use boltzgen::generator::{DeviceChoice, Flow, FlowConfig, Precision};
 
 /// A spline flow trained on data unrelated to any target, so that its Jacobian varies
 /// strongly across space.
+#[allow(dead_code)] // not every test file that includes this module uses it
 pub fn nonlinear_flow() -> Flow {
     tch::manual_seed(1);
     let mut flow = Flow::new(
@@ -31,4 +32,27 @@ pub fn nonlinear_flow() -> Flow {
     )
     .unwrap();
     flow
+}
+
+/// log|det| of a square matrix (given as rows) by LU with partial pivoting.
+#[allow(dead_code)] // not every test file that includes this module uses it
+pub fn log_abs_det(mut m: Vec<Vec<f64>>) -> f64 {
+    let n = m.len();
+    let mut total = 0.0;
+    for c in 0..n {
+        let p = (c..n)
+            .max_by(|&a, &b| m[a][c].abs().partial_cmp(&m[b][c].abs()).unwrap())
+            .unwrap();
+        m.swap(c, p);
+        let (upper, lower) = m.split_at_mut(c + 1);
+        let pivot_row = &upper[c];
+        total += pivot_row[c].abs().ln();
+        for row in lower {
+            let f = row[c] / pivot_row[c];
+            for (v, p) in row.iter_mut().zip(pivot_row).skip(c) {
+                *v -= f * p;
+            }
+        }
+    }
+    total
 }
