@@ -16,12 +16,14 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use boltzgen::diagnostics::summarize;
 use boltzgen::engine::{EngineConfig, ProposalEngine};
 use boltzgen::generator::{torch_lock, DeviceChoice, Generator, TorchScriptGenerator};
 use boltzgen::mcmc::{Learned, MoveKind, MoveSpec, Sampler, SamplerConfig};
 use boltzgen::potentials::DoubleWell2D;
 use boltzgen::rng::stream;
+
+mod common;
+use common::chain_average;
 
 fn export_fixture(dir: &Path) -> PathBuf {
     let python = std::env::var("BOLTZGEN_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -103,25 +105,11 @@ fn a_torchscript_flow_is_a_generator_with_pytorchs_density() {
     assert!(flow_acceptance > 0.3, "flow acceptance {flow_acceptance}");
     for (lo, hi) in [(-10.0, 0.0), (-2.0, -1.5), (-1.5, -1.0), (1.0, 10.0)] {
         let exact = u.x_probability(lo, hi, 1.0).unwrap();
-        let series: Vec<Vec<f64>> = run
-            .chains
-            .iter()
-            .map(|c| {
-                c.samples
-                    .chunks_exact(2)
-                    .map(|x| f64::from(u8::from(x[0] >= lo && x[0] < hi)))
-                    .collect()
-            })
-            .collect();
-        let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
-        let s = summarize(&refs).unwrap();
-        assert!(s.iat.converged && refs[0].len() as f64 >= 50.0 * s.iat.tau);
-        let z = (s.mean - exact) / s.std_error;
+        let (mean, se) = chain_average(&run, |x| f64::from(u8::from(x[0] >= lo && x[0] < hi)));
+        let z = (mean - exact) / se;
         assert!(
             z.abs() < 4.0,
-            "P({lo} < x < {hi}) = {} ± {} against exact {exact} (z = {z:.2})",
-            s.mean,
-            s.std_error
+            "P({lo} < x < {hi}) = {mean} ± {se} against exact {exact} (z = {z:.2})"
         );
     }
 

@@ -64,6 +64,24 @@ fn every_md_frame_round_trips_to_1e10_angstrom() {
     assert!((z.to_internal(frame).unwrap()[k] - phi).abs() < 1e-12);
 }
 
+/// log|det ∂x/∂q| by central differences of `to_cartesian` (h = 1e-6).
+fn numerical_log_jacobian(z: &ZMatrix, q: &[f64]) -> f64 {
+    let h = 1e-6;
+    let columns: Vec<Vec<f64>> = (0..q.len())
+        .map(|i| {
+            let (mut qp, mut qm) = (q.to_vec(), q.to_vec());
+            qp[i] += h;
+            qm[i] -= h;
+            let (xp, xm) = (z.to_cartesian(&qp).unwrap(), z.to_cartesian(&qm).unwrap());
+            xp.iter()
+                .zip(&xm)
+                .map(|(a, b)| (a - b) / (2.0 * h))
+                .collect()
+        })
+        .collect();
+    log_abs_det(columns)
+}
+
 #[test]
 fn log_jacobian_matches_a_numerical_jacobian_on_md_frames() {
     let z = zmatrix();
@@ -72,20 +90,7 @@ fn log_jacobian_matches_a_numerical_jacobian_on_md_frames() {
         let q = z
             .to_internal(&x[66 * frame_index..66 * (frame_index + 1)])
             .unwrap();
-        let h = 1e-6;
-        let columns: Vec<Vec<f64>> = (0..66)
-            .map(|i| {
-                let (mut qp, mut qm) = (q.clone(), q.clone());
-                qp[i] += h;
-                qm[i] -= h;
-                let (xp, xm) = (z.to_cartesian(&qp).unwrap(), z.to_cartesian(&qm).unwrap());
-                xp.iter()
-                    .zip(&xm)
-                    .map(|(a, b)| (a - b) / (2.0 * h))
-                    .collect()
-            })
-            .collect();
-        let numeric = log_abs_det(columns);
+        let numeric = numerical_log_jacobian(&z, &q);
         let exact = z.log_jacobian(&q).unwrap();
         assert!(
             (numeric - exact).abs() < 1e-6 * exact.abs().max(1.0),
@@ -121,20 +126,7 @@ fn a_larger_branched_molecule_places_every_atom_once_with_an_exact_jacobian() {
     let x = z.to_cartesian(&q).unwrap();
     let back = z.to_cartesian(&z.to_internal(&x).unwrap()).unwrap();
     assert!(x.iter().zip(&back).all(|(a, b)| (a - b).abs() < 1e-12));
-    let h = 1e-6;
-    let columns: Vec<Vec<f64>> = (0..3 * n)
-        .map(|i| {
-            let (mut qp, mut qm) = (q.clone(), q.clone());
-            qp[i] += h;
-            qm[i] -= h;
-            let (xp, xm) = (z.to_cartesian(&qp).unwrap(), z.to_cartesian(&qm).unwrap());
-            xp.iter()
-                .zip(&xm)
-                .map(|(a, b)| (a - b) / (2.0 * h))
-                .collect()
-        })
-        .collect();
-    let (numeric, exact) = (log_abs_det(columns), z.log_jacobian(&q).unwrap());
+    let (numeric, exact) = (numerical_log_jacobian(&z, &q), z.log_jacobian(&q).unwrap());
     assert!(
         (numeric - exact).abs() < 1e-5 * exact.abs().max(1.0),
         "{numeric} vs {exact}"

@@ -56,3 +56,24 @@ pub fn log_abs_det(mut m: Vec<Vec<f64>>) -> f64 {
     }
     total
 }
+
+/// Mean ± standard error of `f` over the recorded samples of all chains of `run`, the error
+/// bar from the measured integrated autocorrelation time. Panics unless the chains are long
+/// enough for that estimate (converged window, ≥ 50 τ per chain).
+#[allow(dead_code)] // not every test file that includes this module uses it
+pub fn chain_average(run: &boltzgen::mcmc::SampleRun, f: impl Fn(&[f64]) -> f64) -> (f64, f64) {
+    let series: Vec<Vec<f64>> = run
+        .chains
+        .iter()
+        .map(|c| c.samples.chunks_exact(run.dim).map(&f).collect())
+        .collect();
+    let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+    let s = boltzgen::diagnostics::summarize(&refs).unwrap();
+    assert!(
+        s.iat.converged && refs[0].len() as f64 >= 50.0 * s.iat.tau,
+        "chains of {} draws are too short for tau = {:.1}",
+        refs[0].len(),
+        s.iat.tau
+    );
+    (s.mean, s.std_error)
+}
