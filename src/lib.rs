@@ -4,6 +4,10 @@
 //! This crate holds the generators, training, sampling, reweighting, I/O and the CLI; the
 //! potentials U(x) live in the tch-free crate [`boltzgen_potentials`], re-exported here as
 //! [`potentials`].
+//!
+//! Host Monte Carlo codes that keep their own energies and moves take learned proposals from
+//! [`engine::ProposalEngine`] (its module docs hold a complete, tested host loop), or through
+//! the C ABI (`capi`, crate feature `capi`, header `include/boltzgen.h`).
 #![warn(missing_docs)]
 
 #[cfg(feature = "capi")]
