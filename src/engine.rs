@@ -7,7 +7,7 @@
 //! The move is the independence proposal of a generator with an exact density (a boltzgen
 //! flow, a [`DiagonalGaussian`](crate::generator::DiagonalGaussian), or a TorchScript flow
 //! from PyTorch): `x′ ~ q`, `log_hastings = log q(x) − log q(x′)`, and the host accepts with
-//! probability `min(1, exp(−β[U(x′) − U(x)] + log_hastings))` ([`log_acceptance`], [`accept`]).
+//! probability `min(1, exp(−β[U(x′) − U(x)] + log_hastings))` ([`log_acceptance`], [`accept()`]).
 //!
 //! What the engine does for speed, none of which changes the move:
 //! - draws come from a buffer filled by one generator call of [`EngineConfig::buffer`]

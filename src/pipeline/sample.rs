@@ -319,6 +319,12 @@ pub fn sample(
     debug_assert_eq!(count_frames(&trajectory).unwrap_or(frame), frame);
 
     let report = sampler.report();
+    if report.generator_changes > 0 {
+        progress.note(
+            "the model differs from the one the checkpoint was written with: the chains' cached \
+             generator terms and buffered draws were dropped and recomputed",
+        );
+    }
     let step_sizes = (0..report.moves.len())
         .map(|k| {
             let mut v: Vec<f64> = report
