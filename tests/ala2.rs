@@ -1,6 +1,6 @@
 //! Alanine dipeptide from the CLI: `[system] potential = "openmm"` reads the OpenMM System,
-//! `examples/ala2_local.toml` samples it at 300 K with local moves from MD frames, and the
-//! dihedral collective variable tracks φ.
+//! `examples/ala2_local.toml` samples it at 300 K with local moves from MD frames, the
+//! dihedral collective variable tracks φ, and the scatter plots show the (φ, ψ) plane.
 //!
 //! The mean energy of the sampled chains is compared with that of the 300 K MD run (OpenMM's
 //! reference energies of 100 frames): the same Boltzmann distribution, so the two agree within
@@ -59,6 +59,22 @@ fn local_mcmc_on_alanine_dipeptide_matches_the_md_energy() {
     let cv_mean = report["cv"]["mean"].as_f64().unwrap();
     assert!((-180.0..0.0).contains(&cv_mean), "mean φ {cv_mean}");
     assert!(dir.path().join("run/samples.dcd").is_file());
+    // Ramachandran scatters (φ, ψ) of the samples and the MD frames, unless no font exists.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/report.json")).unwrap())
+            .unwrap();
+    if summary["plots"]["skipped"].is_null() {
+        for f in [
+            "samples_2d.png",
+            "data_2d.png",
+            "samples_2d.svg",
+            "data_2d.svg",
+        ] {
+            assert!(dir.path().join("run").join(f).is_file(), "{f} missing");
+        }
+        let svg = std::fs::read_to_string(dir.path().join("run/data_2d.svg")).unwrap();
+        assert!(svg.contains("dihedral 6-8-14-16"), "ψ axis label missing");
+    }
 }
 
 #[test]

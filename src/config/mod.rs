@@ -238,6 +238,19 @@ pub enum CollectiveVariable {
 }
 
 impl CollectiveVariable {
+    /// A short axis label: `x[3]`, `|r₀ − r₁|`, `dihedral 4-6-8-14 (°)`.
+    pub fn label(&self) -> String {
+        match self {
+            CollectiveVariable::Coordinate { index } => format!("x[{index}]"),
+            CollectiveVariable::Distance { particles: [i, j] } => format!("distance {i}-{j}"),
+            CollectiveVariable::Dihedral {
+                particles: [a, b, c, d],
+            } => {
+                format!("dihedral {a}-{b}-{c}-{d} (°)")
+            }
+        }
+    }
+
     /// The value for configuration `x` of a system with `spatial_dim` coordinates per
     /// particle.
     pub fn value(&self, x: &[f64], spatial_dim: usize) -> f64 {
@@ -336,6 +349,10 @@ pub struct AnalysisConfig {
     /// A free-energy profile along the CV.
     #[serde(default)]
     pub profile: Option<ProfileConfig>,
+    /// The two collective variables of the 2-D scatter plots of the samples and the training
+    /// frames (default: the first two coordinates); e.g. φ and ψ for a Ramachandran plot.
+    #[serde(default)]
+    pub scatter: Option<[CollectiveVariable; 2]>,
 }
 
 /// Where results go.
@@ -449,6 +466,10 @@ impl RunConfig {
         if let Some(cv) = &self.analysis.cv {
             cv.validate(dim, system.spatial_dim)
                 .map_err(|m| bad("analysis.cv", m))?;
+        }
+        for (i, cv) in self.analysis.scatter.iter().flatten().enumerate() {
+            cv.validate(dim, system.spatial_dim)
+                .map_err(|m| bad(&format!("analysis.scatter[{i}]"), m))?;
         }
         if let Some(p) = &self.analysis.profile {
             if self.analysis.cv.is_none() {

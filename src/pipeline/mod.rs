@@ -23,7 +23,7 @@ use crate::generator::{DeviceChoice, Flow, Generator, TorchScriptGenerator, Vae}
 use crate::io::trajectory::{read_frames, FrameRange, ReadSpec};
 
 pub use inspect::inspect;
-pub use plot::{plot_run, PlotSummary};
+pub use plot::{plot_run, PlotSummary, Scatter};
 pub use reweight::{reweight, ReweightSummary};
 pub use sample::{sample, SampleSummary};
 pub use train::{train, TrainSummary};
@@ -274,39 +274,65 @@ impl Prepared {
     }
 }
 
-/// Draws the plots of the run directory (see [`plot_run`]), with a scatter of the first two
-/// coordinates of up to 20 000 samples for systems of two or more coordinates.
+/// Draws the plots of the run directory (see [`plot_run`]), with 2-D scatters of up to 20 000
+/// samples and training frames: of the two `[analysis] scatter` collective variables (φ and
+/// ψ for a Ramachandran plot), else of the first two coordinates.
 ///
 /// # Errors
-/// As [`plot_run`]; an unreadable sample trajectory only drops the scatter.
+/// As [`plot_run`]; an unreadable sample trajectory only drops its scatter.
 pub fn plots(prep: &Prepared) -> Result<PlotSummary> {
     let format = &prep.config.output.trajectory_format;
     let samples = prep.path(&format!("samples.{format}"));
     let dim = prep.system.potential.dim();
-    let scatter = if dim >= 2 && samples.is_file() {
-        read_frames(
+    let spatial_dim = prep.system.spatial_dim;
+    let axes = prep.config.analysis.scatter.clone();
+    let labels = match &axes {
+        Some([a, b]) => (a.label(), b.label()),
+        None => ("x₀".to_string(), "x₁".to_string()),
+    };
+    let points = |x: &[f64]| -> Vec<(f64, f64)> {
+        let n = x.len() / dim.max(1);
+        let stride = n.div_ceil(20_000).max(1);
+        x.chunks_exact(dim)
+            .step_by(stride)
+            .map(|c| match &axes {
+                Some([a, b]) => (a.value(c, spatial_dim), b.value(c, spatial_dim)),
+                None => (c[0], c[1]),
+            })
+            .collect()
+    };
+    let mut scatters = Vec::new();
+    if dim >= 2 && samples.is_file() {
+        let read = read_frames(
             &samples,
             &ReadSpec {
                 frames: FrameRange::default(),
                 selection: None,
                 n_particles: prep.system.n_particles,
-                spatial_dim: prep.system.spatial_dim,
+                spatial_dim,
                 length_per_angstrom: prep.system.length_per_angstrom,
             },
-        )
-        .ok()
-        .map(|x| {
-            let n = x.len() / dim;
-            let stride = n.div_ceil(20_000).max(1);
-            x.chunks_exact(dim)
-                .step_by(stride)
-                .map(|c| (c[0], c[1]))
-                .collect()
-        })
-    } else {
-        None
-    };
-    plot_run(&prep.run_dir, scatter)
+        );
+        if let Ok(x) = read {
+            scatters.push(Scatter {
+                name: "samples_2d".into(),
+                title: "Samples (MCMC)".into(),
+                x_label: labels.0.clone(),
+                y_label: labels.1.clone(),
+                points: points(&x),
+            });
+        }
+    }
+    if let (Some(data), true) = (&prep.data, dim >= 2) {
+        scatters.push(Scatter {
+            name: "data_2d".into(),
+            title: "Training frames".into(),
+            x_label: labels.0.clone(),
+            y_label: labels.1.clone(),
+            points: points(data),
+        });
+    }
+    plot_run(&prep.run_dir, &scatters)
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.

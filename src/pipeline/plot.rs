@@ -252,7 +252,7 @@ impl Chart<'_> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file if a plot cannot be written.
-pub fn plot_run(dir: &Path, scatter: Option<Vec<(f64, f64)>>) -> Result<PlotSummary> {
+pub fn plot_run(dir: &Path, scatters: &[Scatter]) -> Result<PlotSummary> {
     let mut summary = PlotSummary::default();
     if !font_available() {
         summary.skipped = Some(
@@ -388,19 +388,34 @@ pub fn plot_run(dir: &Path, scatter: Option<Vec<(f64, f64)>>) -> Result<PlotSumm
         }
         .write(dir, "free_energy_profile", &mut summary)?;
     }
-    if let Some(points) = scatter.filter(|p| !p.is_empty()) {
+    for s in scatters.iter().filter(|s| !s.points.is_empty()) {
         Chart {
-            title: "Samples",
-            x_label: "x₀",
-            y_label: "x₁",
+            title: &s.title,
+            x_label: &s.x_label,
+            y_label: &s.y_label,
             lines: Vec::new(),
             error_bars: Vec::new(),
-            scatter: points,
+            scatter: s.points.clone(),
             y_range: None,
         }
-        .write(dir, "samples_2d", &mut summary)?;
+        .write(dir, &s.name, &mut summary)?;
     }
     Ok(summary)
+}
+
+/// A 2-D scatter plot: points, axis labels, and the file stem it is written to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scatter {
+    /// File stem (`samples_2d` → `samples_2d.png` and `.svg`).
+    pub name: String,
+    /// Title above the plot.
+    pub title: String,
+    /// Horizontal axis label.
+    pub x_label: String,
+    /// Vertical axis label.
+    pub y_label: String,
+    /// The points.
+    pub points: Vec<(f64, f64)>,
 }
 
 #[cfg(test)]
@@ -441,7 +456,14 @@ mod tests {
             "cv,free_energy,std_error,exact\n0,0,0.1,0\n1,1,0.2,1.1\n2,,,3\n",
         )
         .unwrap();
-        let s = plot_run(d, Some(vec![(0.0, 1.0), (1.0, 0.5)])).unwrap();
+        let scatter = Scatter {
+            name: "samples_2d".into(),
+            title: "Samples".into(),
+            x_label: "x₀".into(),
+            y_label: "x₁".into(),
+            points: vec![(0.0, 1.0), (1.0, 0.5)],
+        };
+        let s = plot_run(d, &[scatter]).unwrap();
         assert_eq!(s.written.len(), 8, "{s:?}");
         let png = std::fs::read(d.join("free_energy_profile.png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
