@@ -164,16 +164,26 @@ fn engine_ref<'a>(engine: *const BgEngine) -> Result<&'a BgEngine, BgStatusError
     Ok(unsafe { &*engine })
 }
 
-fn check_dim(engine: &ProposalEngine, dim: usize) -> Result<(), BgStatusError> {
-    if dim != engine.dim() {
+/// The locked engine behind a non-null handle, after checking the caller's `dim` against it,
+/// and the length `n * dim` of the caller's configuration arrays.
+fn locked_rows<'a>(
+    engine: *const BgEngine,
+    n: usize,
+    dim: usize,
+) -> Result<(std::sync::MutexGuard<'a, ProposalEngine>, usize), BgStatusError> {
+    let guard = lock(engine_ref(engine)?);
+    if dim != guard.dim() {
         return Err(Error::Dimension {
             what: "`dim` argument against the engine's model".into(),
-            expected: engine.dim(),
+            expected: guard.dim(),
             got: dim,
         }
         .into());
     }
-    Ok(())
+    let len = n.checked_mul(dim).ok_or_else(|| {
+        BgStatusError::Status(BgStatus::BgInvalidArgument, "n * dim overflows".into())
+    })?;
+    Ok((guard, len))
 }
 
 fn lock(engine: &BgEngine) -> std::sync::MutexGuard<'_, ProposalEngine> {
@@ -360,12 +370,7 @@ unsafe fn propose_rows(
     log_hastings: *mut f64,
 ) -> BgStatus {
     guarded(name, || {
-        let e = engine_ref(engine)?;
-        let mut engine = lock(e);
-        check_dim(&engine, dim)?;
-        let len = n.checked_mul(dim).ok_or_else(|| {
-            BgStatusError::Status(BgStatus::BgInvalidArgument, "n * dim overflows".into())
-        })?;
+        let (mut engine, len) = locked_rows(engine, n, dim)?;
         let x = slice(x_current, len, "x_current")?;
         let out = slice_mut(x_proposed, len, "x_proposed")?;
         let lh = slice_mut(log_hastings, n, "log_hastings")?;
@@ -388,12 +393,7 @@ pub unsafe extern "C" fn bg_log_prob(
     log_q: *mut f64,
 ) -> BgStatus {
     guarded("bg_log_prob", || {
-        let e = engine_ref(engine)?;
-        let engine = lock(e);
-        check_dim(&engine, dim)?;
-        let len = n.checked_mul(dim).ok_or_else(|| {
-            BgStatusError::Status(BgStatus::BgInvalidArgument, "n * dim overflows".into())
-        })?;
+        let (engine, len) = locked_rows(engine, n, dim)?;
         let x = slice(x, len, "x")?;
         let out = slice_mut(log_q, n, "log_q")?;
         if n > 0 {

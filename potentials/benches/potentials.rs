@@ -28,6 +28,14 @@ fn uniform(state: &mut u64, lo: f64, hi: f64) -> f64 {
     lo + (hi - lo) * (((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64)
 }
 
+/// A rayon pool of `threads` workers, for comparing batched calls on 1 and 2 threads.
+fn thread_pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
 /// A simple cubic lattice filling the box, jittered by ±0.1 of the spacing.
 fn jittered_box(n: usize, box_length: f64, seed: u64) -> Vec<f64> {
     let side = (n as f64).cbrt().ceil() as usize;
@@ -106,10 +114,7 @@ fn many_well_batch(c: &mut Criterion) {
         .sample_size(20)
         .measurement_time(Duration::from_secs(4));
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = thread_pool(threads);
         group.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, _| {
             b.iter(|| pool.install(|| mw.energies(black_box(&xs), &mut out).unwrap()))
         });
@@ -154,10 +159,7 @@ fn alanine_dipeptide(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4))
         .throughput(Throughput::Elements(n as u64));
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap();
+        let pool = thread_pool(threads);
         group.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, _| {
             b.iter(|| {
                 pool.install(|| {
