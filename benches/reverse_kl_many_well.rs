@@ -67,6 +67,7 @@ fn main() {
         base: BaseSpec::StandardNormal,
         activation: Activation::LeakyRelu,
         precision: Precision::Float32,
+        internal: None,
     };
     let device = match std::env::var("BENCH_DEVICE").as_deref() {
         Ok("cuda") => DeviceChoice::Cuda,

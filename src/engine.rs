@@ -67,7 +67,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::generator::store::{load_flow, read_model_file, ModelSpec};
-use crate::generator::{move_to_centre_of_mass_of, DeviceChoice, Generator, TorchScriptGenerator};
+use crate::generator::{DeviceChoice, Generator, TorchScriptGenerator};
 use crate::rng::{stream, ChainRng};
 
 pub use crate::mcmc::{accept, log_acceptance};
@@ -349,7 +349,6 @@ impl ProposalEngine {
         self.stats.log_prob_evaluations += missing.len() as u64;
         self.stats.remembered += (n - missing.len()) as u64;
 
-        let centre_of_mass_free = self.generator.centre_of_mass_free();
         let mut known = HashMap::with_capacity(2 * n);
         for i in 0..n {
             if self.next >= self.draws_log_q.len() {
@@ -371,9 +370,7 @@ impl ProposalEngine {
             let row = &mut x_proposed[i * dim..(i + 1) * dim];
             row.copy_from_slice(&self.draws[j * dim..(j + 1) * dim]);
             let x = &x_current[i * dim..(i + 1) * dim];
-            if let Some((_, spatial_dim)) = centre_of_mass_free {
-                move_to_centre_of_mass_of(row, x, spatial_dim);
-            }
+            self.generator.place_like(row, x)?;
             let log_q_new = self.draws_log_q[j];
             log_hastings[i] = current[i] - log_q_new;
             known.insert(bits(x), current[i]);

@@ -88,6 +88,29 @@ pub trait Generator {
     fn centre_of_mass_free(&self) -> Option<(usize, usize)> {
         None
     }
+
+    /// Whether draws leave some external degrees of freedom to the caller: a centre of mass
+    /// ([`centre_of_mass_free`](Self::centre_of_mass_free)), or the position and orientation of
+    /// a molecule (internal-coordinate flows, see [`flow::internal`]). Proposals from such a
+    /// generator must pass through [`place_like`](Self::place_like).
+    fn keeps_external_dofs(&self) -> bool {
+        self.centre_of_mass_free().is_some()
+    }
+
+    /// Gives a fresh draw `x_new` the external degrees of freedom of the current state
+    /// `reference` (its centre of mass, or its position and orientation), so that an
+    /// independence proposal stays on the current state's fibre, where `log q` is its exact
+    /// density and the Hastings term is `log q(x) − log q(x′)` (see
+    /// [`move_to_centre_of_mass_of`]). Does nothing for densities on all of ℝ^dim.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] for rows of the wrong length.
+    fn place_like(&self, x_new: &mut [f64], reference: &[f64]) -> Result<()> {
+        if let Some((_, spatial_dim)) = self.centre_of_mass_free() {
+            move_to_centre_of_mass_of(x_new, reference, spatial_dim);
+        }
+        Ok(())
+    }
 }
 
 /// Translates the configuration `x_new` (whose centre of mass is at the origin, as a

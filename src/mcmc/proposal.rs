@@ -6,7 +6,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::chain::ChainState;
 use crate::error::{Error, Result};
-use crate::generator::{move_to_centre_of_mass_of, Generator};
+use crate::generator::Generator;
 use crate::rng::ChainRng;
 
 /// A proposed configuration with everything the acceptance test needs.
@@ -283,9 +283,7 @@ impl<G: Generator> Proposal for FlowIndependence<G> {
             name: "generator".into(),
             message: "the generator returned no samples".into(),
         })?;
-        if let Some((_, spatial_dim)) = self.generator.centre_of_mass_free() {
-            move_to_centre_of_mass_of(&mut x, &state.x, spatial_dim);
-        }
+        self.generator.place_like(&mut x, &state.x)?;
         let log_q_current = match state.log_q {
             Some(l) => l,
             None => {
@@ -339,10 +337,9 @@ impl Proposal for LatentWalk {
         let (z, logdet_inverse_x) = self.flow.inverse(&state.x)?;
         let z_new: Vec<f64> = z.iter().map(|v| v + self.step * gaussian(rng)).collect();
         let (mut x_new, logdet_forward_z_new) = self.flow.forward(&z_new)?;
-        // The flow's inverse drops the centre of mass and its forward draws at the origin.
-        if let Some((_, spatial_dim)) = self.flow.centre_of_mass_free() {
-            move_to_centre_of_mass_of(&mut x_new, &state.x, spatial_dim);
-        }
+        // The flow's inverse drops the external coordinates (centre of mass, or position and
+        // orientation) and its forward draws them at the origin.
+        self.flow.place_like(&mut x_new, &state.x)?;
         Ok(Proposed::new(
             x_new,
             logdet_inverse_x[0] + logdet_forward_z_new[0],

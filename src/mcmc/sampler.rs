@@ -34,7 +34,7 @@ use super::chain::ChainState;
 use super::proposal::{gaussian, mala, particle_walk, random_walk, Proposed};
 use super::vae_move::{refresh_latents, vae_log_hastings, ExtendedLatent, VaeBuffer};
 use crate::error::{Error, Result};
-use crate::generator::{move_to_centre_of_mass_of, Flow, Generator, Vae};
+use crate::generator::{Flow, Generator, Vae};
 use crate::rng::{stream, ChainRng};
 
 /// The kinds of move the sampler knows.
@@ -856,15 +856,15 @@ impl Sampler {
             current[c] = Some(lq);
         }
         let dim = self.dim;
-        // Draws of a mean-free generator are moved to each chain's centre of mass (see
-        // `move_to_centre_of_mass_of`), so their energies are left to the chains: the sampler
-        // does not assume that the potential is translation invariant.
-        let centre_of_mass_free = generator.centre_of_mass_free();
+        // Draws of a generator that leaves external coordinates to the caller are moved to
+        // each chain's centre of mass or frame (`Generator::place_like`), so their energies
+        // are left to the chains: the sampler does not assume that the potential is invariant.
+        let keeps_external_dofs = generator.keeps_external_dofs();
         for &c in chains {
             let buffer = &mut self.flow_buffer;
             if buffer.next >= buffer.log_q.len() {
                 let s = generator.sample(self.config.buffer, &mut self.generator_rng)?;
-                buffer.energy = if centre_of_mass_free.is_some() {
+                buffer.energy = if keeps_external_dofs {
                     Vec::new()
                 } else {
                     self.learned_evaluations += s.log_q.len() as u64;
@@ -881,9 +881,7 @@ impl Sampler {
                 .or(self.chains[c].state.log_q)
                 .unwrap_or(f64::NAN);
             let mut x_new = buffer.x[i * dim..(i + 1) * dim].to_vec();
-            if let Some((_, spatial_dim)) = centre_of_mass_free {
-                move_to_centre_of_mass_of(&mut x_new, &self.chains[c].state.x, spatial_dim);
-            }
+            generator.place_like(&mut x_new, &self.chains[c].state.x)?;
             out[c] = Some(Served {
                 proposed: Proposed {
                     log_q: Some(log_q_new),
@@ -920,14 +918,13 @@ impl Sampler {
             }
         }
         let (mut x_new, logdet_forward) = flow.forward(&z)?;
-        if let Some((_, spatial_dim)) = flow.centre_of_mass_free() {
+        if flow.keeps_external_dofs() {
             let dim = self.dim;
             for (row, &c) in chains.iter().enumerate() {
-                move_to_centre_of_mass_of(
+                flow.place_like(
                     &mut x_new[row * dim..(row + 1) * dim],
                     &self.chains[c].state.x,
-                    spatial_dim,
-                );
+                )?;
             }
         }
         let energies = energies_or_nan(potential, &x_new);

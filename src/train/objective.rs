@@ -106,7 +106,7 @@ impl DataSplit {
 /// `−mean log q(x)` over a data batch, differentiable.
 pub(crate) fn forward_kl(flow: &Flow, batch: &[f64]) -> Result<Tensor> {
     let x = batch_to_tensor(batch, flow.dim(), flow.kind(), flow.device())?;
-    Ok(-flow.log_prob_t(&x).mean(Kind::Double))
+    Ok(-flow.log_prob_t(&x)?.mean(Kind::Double))
 }
 
 /// The reverse-KL surrogate and the true free-energy value of a batch of flow draws.
@@ -127,8 +127,14 @@ pub(crate) fn reverse_kl(
     rng: &mut ChainRng,
 ) -> Result<std::result::Result<(Tensor, f64), String>> {
     let dim = flow.dim();
+    if flow.config().internal.is_some() {
+        return Err(Error::InvalidArgument {
+            name: "reverse_weight".into(),
+            message: "reverse KL is not available for internal-coordinate flows yet: their Z-matrix map is evaluated in f64 outside autograd, so ∇U cannot reach the layers; train them by forward KL".into(),
+        });
+    }
     let z = flow.latent(batch_size, rng)?;
-    let (x, logdet) = flow.forward_t(&z);
+    let (x, logdet) = flow.forward_t(&z)?;
     let log_q = flow.base_log_prob_t(&z) - logdet;
     let x_host = tensor_to_vec(&x.detach())?;
     let mut u = vec![0.0; batch_size];
@@ -216,7 +222,7 @@ mod tests {
                     .0
             } else {
                 let z = flow.latent(64, &mut rng).unwrap();
-                let (x, logdet) = flow.forward_t(&z);
+                let (x, logdet) = flow.forward_t(&z).unwrap();
                 let log_q = flow.base_log_prob_t(&z) - logdet;
                 (torch_double_well(&x) * beta + log_q).mean(Kind::Double)
             };
@@ -276,6 +282,7 @@ mod profile {
             base: BaseSpec::StandardNormal,
             activation: Activation::LeakyRelu,
             precision: Precision::Float32,
+            internal: None,
         };
         let flow = Flow::new(cfg, DeviceChoice::Cpu).unwrap();
         let target = ManyWell::new(32).unwrap();
@@ -288,7 +295,7 @@ mod profile {
             let z = flow.latent(256, &mut rng).unwrap();
             t_lat += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let (x, logdet) = flow.forward_t(&z);
+            let (x, logdet) = flow.forward_t(&z).unwrap();
             let log_q = flow.base_log_prob_t(&z) - logdet;
             t_fwd += t.elapsed().as_secs_f64();
             let t = Instant::now();

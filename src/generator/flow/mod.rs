@@ -9,9 +9,11 @@
 
 mod actnorm;
 mod affine;
+pub mod internal;
 mod permutation;
 mod spline;
 mod split;
+mod uniform;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
@@ -19,15 +21,18 @@ use tch::{nn, Device, Kind, Tensor};
 use super::tensor::{batch_to_tensor, standard_normal, tensor_to_vec};
 use super::{DeviceChoice, Generator, Precision, Samples};
 use crate::error::{Error, Result};
+use crate::molecule::ZMatrix;
 use crate::rng::ChainRng;
 
 pub use super::mlp::Activation;
+pub use internal::{CoordinateKind, CoordinateNorm, InternalCoordinates};
 
 use actnorm::ActNorm;
 use affine::AffineCoupling;
 use permutation::Permutation;
 use spline::SplineCoupling;
 use split::Split;
+use uniform::UniformCdf;
 
 /// Rows per libtorch call when sampling or evaluating large batches: bounds peak memory
 /// without making per-call overhead visible.
@@ -63,6 +68,15 @@ pub enum LayerSpec {
     Permutation {
         /// A permutation of `0..dim`.
         order: Vec<usize>,
+    },
+    /// A fixed map from 𝒩(0, 1) to the uniform density on `(−bound, bound)` on the
+    /// coordinates `transformed`: `x = bound · erf(z / √2)`. Internal-coordinate flows put it
+    /// first (at the latent side) for their torsions.
+    UniformCdf {
+        /// Indices of the coordinates this layer changes.
+        transformed: Vec<usize>,
+        /// Half-width of the interval.
+        bound: f64,
     },
 }
 
@@ -105,6 +119,10 @@ pub struct FlowConfig {
     /// Parameter precision.
     #[serde(default)]
     pub precision: Precision,
+    /// When set, the layers act on the normalised internal coordinates of a molecule and the
+    /// flow generates Cartesian configurations (see [`internal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal: Option<InternalCoordinates>,
 }
 
 /// The two halves used by alternating couplings: the upper half first, then the lower.
@@ -135,6 +153,7 @@ impl FlowConfig {
             base: BaseSpec::StandardNormal,
             activation: Activation::LeakyRelu,
             precision: Precision::Float32,
+            internal: None,
         }
     }
 
@@ -162,6 +181,52 @@ impl FlowConfig {
             base: BaseSpec::StandardNormal,
             activation: Activation::LeakyRelu,
             precision: Precision::Float32,
+            internal: None,
+        }
+    }
+
+    /// A neural spline flow in the internal coordinates of a molecule (see [`internal`]):
+    /// a [`LayerSpec::UniformCdf`] for the torsions at the latent side, then `couplings`
+    /// spline couplings on `[−B, B]` (`B = internal.torsion_bound`) that cycle through three
+    /// transformed sets: the first half of the torsions, the second half, and all bond lengths
+    /// and angles, each conditioned on the rest. No ActNorm: the internal coordinates are
+    /// already normalised, and a scale would push torsions off their interval.
+    pub fn internal_spline(
+        internal: InternalCoordinates,
+        couplings: usize,
+        hidden: &[usize],
+        bins: usize,
+    ) -> Self {
+        let torsions = internal.torsions();
+        let others: Vec<usize> = (0..internal.internal_dim())
+            .filter(|i| !torsions.contains(i))
+            .collect();
+        let half = torsions.len() / 2;
+        let sets = [torsions[..half].to_vec(), torsions[half..].to_vec(), others];
+        let bound = internal.torsion_bound;
+        let mut layers = vec![LayerSpec::UniformCdf {
+            transformed: torsions.clone(),
+            bound,
+        }];
+        layers.extend(
+            sets.iter()
+                .filter(|set| !set.is_empty())
+                .cycle()
+                .take(couplings)
+                .map(|set| LayerSpec::SplineCoupling {
+                    transformed: set.clone(),
+                    hidden: hidden.to_vec(),
+                    bins,
+                    tail_bound: bound,
+                }),
+        );
+        Self {
+            dim: 3 * internal.n_atoms,
+            layers,
+            base: BaseSpec::StandardNormal,
+            activation: Activation::LeakyRelu,
+            precision: Precision::Float32,
+            internal: Some(internal),
         }
     }
 
@@ -190,8 +255,12 @@ impl FlowConfig {
         Ok(self)
     }
 
-    /// Number of coordinates the layers act on: `dim`, or (n − 1)·d with a mean-free base.
+    /// Number of coordinates the layers act on: `dim`, (n − 1)·d with a mean-free base, or
+    /// 3n − 6 in internal coordinates.
     pub fn latent_dim(&self) -> usize {
+        if let Some(internal) = &self.internal {
+            return internal.internal_dim();
+        }
         match self.base {
             BaseSpec::StandardNormal => self.dim,
             BaseSpec::MeanFree {
@@ -276,12 +345,78 @@ impl FlowConfig {
                     }
                 }
                 LayerSpec::ActNorm => {}
+                LayerSpec::UniformCdf { transformed, bound } => {
+                    check_subset(dim, transformed).map_err(|m| bad(i, m))?;
+                    if !(*bound > 0.0 && bound.is_finite()) {
+                        return Err(bad(i, format!("bound must be positive, got {bound}")));
+                    }
+                }
                 LayerSpec::Permutation { order } => {
                     let mut sorted = order.clone();
                     sorted.sort_unstable();
                     if sorted != (0..dim).collect::<Vec<_>>() {
                         return Err(bad(i, format!("order must be a permutation of 0..{dim}")));
                     }
+                }
+            }
+        }
+        if let Some(internal) = &self.internal {
+            self.validate_internal(internal)?;
+        }
+        Ok(())
+    }
+
+    /// An internal-coordinate flow must keep every torsion on `[−B, B]`: a uniform base for
+    /// exactly the torsions first, then only spline couplings on exactly `[−B, B]`.
+    fn validate_internal(&self, internal: &InternalCoordinates) -> Result<()> {
+        internal.validate()?;
+        let bad = |name: &str, message: String| Error::InvalidArgument {
+            name: name.into(),
+            message,
+        };
+        if self.base != BaseSpec::StandardNormal {
+            return Err(bad(
+                "base",
+                "internal coordinates take the standard-normal base".into(),
+            ));
+        }
+        if self.dim != 3 * internal.n_atoms {
+            return Err(bad(
+                "dim",
+                format!(
+                    "{} atoms have {} Cartesian coordinates, not {}",
+                    internal.n_atoms,
+                    3 * internal.n_atoms,
+                    self.dim
+                ),
+            ));
+        }
+        let bound = internal.torsion_bound;
+        let torsions = internal.torsions();
+        match self.layers.first() {
+            Some(LayerSpec::UniformCdf {
+                transformed,
+                bound: b,
+            }) if *transformed == torsions && *b == bound => {}
+            _ => {
+                return Err(bad(
+                    "layers[0]",
+                    format!(
+                        "an internal-coordinate flow starts with a uniform_cdf layer on its torsions {torsions:?} with bound {bound}"
+                    ),
+                ))
+            }
+        }
+        for (i, layer) in self.layers.iter().enumerate().skip(1) {
+            match layer {
+                LayerSpec::SplineCoupling { tail_bound, .. } if *tail_bound == bound => {}
+                _ => {
+                    return Err(bad(
+                        &format!("layers[{i}]"),
+                        format!(
+                            "an internal-coordinate flow takes only spline couplings with tail_bound = torsion_bound = {bound} after its first layer"
+                        ),
+                    ))
                 }
             }
         }
@@ -325,6 +460,7 @@ enum Layer {
     Spline(SplineCoupling),
     ActNorm(ActNorm),
     Permutation(Permutation),
+    Uniform(UniformCdf),
 }
 
 impl Layer {
@@ -334,6 +470,7 @@ impl Layer {
             Layer::Spline(l) => l.forward(z),
             Layer::ActNorm(l) => l.forward(z),
             Layer::Permutation(l) => l.forward(z),
+            Layer::Uniform(l) => l.forward(z),
         }
     }
 
@@ -343,6 +480,7 @@ impl Layer {
             Layer::Spline(l) => l.inverse(x),
             Layer::ActNorm(l) => l.inverse(x),
             Layer::Permutation(l) => l.inverse(x),
+            Layer::Uniform(l) => l.inverse(x),
         }
     }
 }
@@ -370,6 +508,8 @@ pub struct Flow {
     /// For a mean-free base: the orthonormal basis E (`[n·d, (n−1)·d]`) of the
     /// centre-of-mass-free subspace; x = E y and y = Eᵀ x.
     embedding: Option<Tensor>,
+    /// For internal coordinates: the Z-matrix of `config.internal`.
+    zmatrix: Option<ZMatrix>,
 }
 
 /// The Helmert basis of the centre-of-mass-free subspace of n particles in d dimensions, as
@@ -445,6 +585,9 @@ impl Flow {
                     LayerSpec::Permutation { order } => {
                         Layer::Permutation(Permutation::new(order, device))
                     }
+                    LayerSpec::UniformCdf { transformed, bound } => Layer::Uniform(
+                        UniformCdf::new(Split::new(latent_dim, transformed, device), *bound),
+                    ),
                 }
             })
             .collect();
@@ -457,6 +600,11 @@ impl Flow {
                 spatial_dim,
             } => Some(helmert_embedding(n_particles, spatial_dim, kind, device)),
         };
+        let zmatrix = config
+            .internal
+            .as_ref()
+            .map(InternalCoordinates::zmatrix)
+            .transpose()?;
         Ok(Self {
             config,
             vs,
@@ -465,6 +613,7 @@ impl Flow {
             device,
             data_initialized: false,
             embedding,
+            zmatrix,
         })
     }
 
@@ -509,12 +658,8 @@ impl Flow {
         if self.data_initialized {
             return Ok(());
         }
-        let mut h = self.project(&batch_to_tensor(
-            x,
-            self.config.dim,
-            self.kind,
-            self.device,
-        )?);
+        let x = batch_to_tensor(x, self.config.dim, self.kind, self.device)?;
+        let (mut h, _) = self.to_layer_space(&x)?;
         tch::no_grad(|| {
             for layer in self.layers.iter_mut().rev() {
                 if let Layer::ActNorm(a) = layer {
@@ -527,42 +672,71 @@ impl Flow {
         Ok(())
     }
 
-    /// Configurations to the coordinates the layers see: `Eᵀ x` (dropping the centre of
-    /// mass) with a mean-free base, `x` otherwise.
-    fn project(&self, x: &Tensor) -> Tensor {
-        match &self.embedding {
-            Some(e) => x.matmul(e),
-            None => x.shallow_clone(),
+    /// Configurations to the coordinates the layers see, with `log|det|` of that map per row
+    /// (float64): `Eᵀ x` (dropping the centre of mass, an isometry) with a mean-free base, the
+    /// normalised internal coordinates with a Z-matrix (computed in `f64` on the host, outside
+    /// autograd: fine for data, not for reverse KL), `x` otherwise.
+    fn to_layer_space(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let zeros = || Tensor::zeros([x.size()[0]], (Kind::Double, self.device));
+        match (&self.embedding, &self.zmatrix, &self.config.internal) {
+            (Some(e), _, _) => Ok((x.matmul(e), zeros())),
+            (None, Some(zmatrix), Some(internal)) => {
+                let (u, logdet) = internal.to_layer_space(zmatrix, &tensor_to_vec(x)?)?;
+                Ok((
+                    batch_to_tensor(&u, internal.internal_dim(), self.kind, self.device)?,
+                    self.host_to_tensor(&logdet)?,
+                ))
+            }
+            _ => Ok((x.shallow_clone(), zeros())),
         }
     }
 
-    /// `(x, log|det J_f(z)|)` for a latent batch, differentiable. With a mean-free base the
-    /// final embedding is an isometry onto the subspace and adds nothing to the log-det.
-    pub(crate) fn forward_t(&self, z: &Tensor) -> (Tensor, Tensor) {
-        let mut x = z.shallow_clone();
+    /// The inverse of [`to_layer_space`](Self::to_layer_space), with `log|det|` of this
+    /// direction.
+    fn from_layer_space(&self, h: &Tensor) -> Result<(Tensor, Tensor)> {
+        let zeros = || Tensor::zeros([h.size()[0]], (Kind::Double, self.device));
+        match (&self.embedding, &self.zmatrix, &self.config.internal) {
+            (Some(e), _, _) => Ok((h.matmul(&e.tr()), zeros())),
+            (None, Some(zmatrix), Some(internal)) => {
+                let (x, logdet) = internal.to_cartesian(zmatrix, &tensor_to_vec(h)?)?;
+                Ok((
+                    batch_to_tensor(&x, self.config.dim, self.kind, self.device)?,
+                    self.host_to_tensor(&logdet)?,
+                ))
+            }
+            _ => Ok((h.shallow_clone(), zeros())),
+        }
+    }
+
+    fn host_to_tensor(&self, values: &[f64]) -> Result<Tensor> {
+        Tensor::f_from_slice(values)
+            .and_then(|t| t.f_to_device(self.device))
+            .map_err(Error::torch("copying log-determinants to the model"))
+    }
+
+    /// `(x, log|det J_f(z)|)` for a latent batch, differentiable in the layers (not through
+    /// the internal-coordinate map, see [`to_layer_space`](Self::to_layer_space)).
+    pub(crate) fn forward_t(&self, z: &Tensor) -> Result<(Tensor, Tensor)> {
+        let mut h = z.shallow_clone();
         let mut logdet = Tensor::zeros([z.size()[0]], (Kind::Double, self.device));
         for layer in &self.layers {
-            let (next, ld) = layer.forward(&x);
-            x = next;
+            let (next, ld) = layer.forward(&h);
+            h = next;
             logdet = &logdet + ld;
         }
-        let x = match &self.embedding {
-            Some(e) => x.matmul(&e.tr()),
-            None => x,
-        };
-        (x, logdet)
+        let (x, ld) = self.from_layer_space(&h)?;
+        Ok((x, logdet + ld))
     }
 
-    /// `(z, log|det J_{f⁻¹}(x)|)`, differentiable.
-    pub(crate) fn inverse_t(&self, x: &Tensor) -> (Tensor, Tensor) {
-        let mut z = self.project(x);
-        let mut logdet = Tensor::zeros([x.size()[0]], (Kind::Double, self.device));
+    /// `(z, log|det J_{f⁻¹}(x)|)`, differentiable in the layers.
+    pub(crate) fn inverse_t(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (mut z, mut logdet) = self.to_layer_space(x)?;
         for layer in self.layers.iter().rev() {
             let (next, ld) = layer.inverse(&z);
             z = next;
             logdet = &logdet + ld;
         }
-        (z, logdet)
+        Ok((z, logdet))
     }
 
     /// log 𝒩(z; 0, I) per row, in float64 (z has `latent_dim` coordinates).
@@ -576,9 +750,9 @@ impl Flow {
     }
 
     /// `log q(x)` per row, differentiable (maximum-likelihood training).
-    pub(crate) fn log_prob_t(&self, x: &Tensor) -> Tensor {
-        let (z, logdet) = self.inverse_t(x);
-        self.base_log_prob_t(&z) + logdet
+    pub(crate) fn log_prob_t(&self, x: &Tensor) -> Result<Tensor> {
+        let (z, logdet) = self.inverse_t(x)?;
+        Ok(self.base_log_prob_t(&z) + logdet)
     }
 
     /// Latent noise for `n` draws from the caller's stream.
@@ -593,7 +767,7 @@ impl Flow {
     /// As [`Generator::log_prob`].
     pub fn forward(&self, z: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
         let z = batch_to_tensor(z, self.config.latent_dim(), self.kind, self.device)?;
-        let (x, logdet) = tch::no_grad(|| self.forward_t(&z));
+        let (x, logdet) = tch::no_grad(|| self.forward_t(&z))?;
         Ok((tensor_to_vec(&x)?, tensor_to_vec(&logdet)?))
     }
 
@@ -604,7 +778,7 @@ impl Flow {
     /// As [`Generator::log_prob`].
     pub fn inverse(&self, x: &[f64]) -> Result<(Vec<f64>, Vec<f64>)> {
         let x = batch_to_tensor(x, self.config.dim, self.kind, self.device)?;
-        let (z, logdet) = tch::no_grad(|| self.inverse_t(&x));
+        let (z, logdet) = tch::no_grad(|| self.inverse_t(&x))?;
         Ok((tensor_to_vec(&z)?, tensor_to_vec(&logdet)?))
     }
 }
@@ -612,6 +786,22 @@ impl Flow {
 impl Generator for Flow {
     fn dim(&self) -> usize {
         self.config.dim
+    }
+
+    fn keeps_external_dofs(&self) -> bool {
+        self.zmatrix.is_some() || self.centre_of_mass_free().is_some()
+    }
+
+    fn place_like(&self, x_new: &mut [f64], reference: &[f64]) -> Result<()> {
+        match (&self.zmatrix, &self.config.internal) {
+            (Some(zmatrix), Some(internal)) => internal.place_like(zmatrix, x_new, reference),
+            _ => {
+                if let Some((_, spatial_dim)) = self.centre_of_mass_free() {
+                    super::move_to_centre_of_mass_of(x_new, reference, spatial_dim);
+                }
+                Ok(())
+            }
+        }
     }
 
     fn centre_of_mass_free(&self) -> Option<(usize, usize)> {
@@ -636,9 +826,9 @@ impl Generator for Flow {
             let m = CHUNK.min(n - done);
             let z = self.latent(m, rng)?;
             let (x, log_q) = tch::no_grad(|| {
-                let (x, logdet) = self.forward_t(&z);
-                (x, self.base_log_prob_t(&z) - logdet)
-            });
+                let (x, logdet) = self.forward_t(&z)?;
+                Ok::<_, Error>((x, self.base_log_prob_t(&z) - logdet))
+            })?;
             out.x.extend(tensor_to_vec(&x)?);
             out.log_q.extend(tensor_to_vec(&log_q)?);
             done += m;
@@ -655,7 +845,7 @@ impl Generator for Flow {
         while start < n {
             let m = (CHUNK as i64).min(n - start);
             let chunk = t.narrow(0, start, m);
-            let lq = tch::no_grad(|| self.log_prob_t(&chunk));
+            let lq = tch::no_grad(|| self.log_prob_t(&chunk))?;
             out.extend(tensor_to_vec(&lq)?);
             start += m;
         }

@@ -1,0 +1,380 @@
+//! Internal coordinates as the data-side end of a flow: the layers act on normalised bond
+//! lengths, angles and torsions of a Z-matrix ([`ZMatrix`]), while samples, `log q` and the
+//! potentials stay Cartesian.
+//!
+//! **The map.** A configuration `x` (n atoms, 3n numbers) has Z-matrix coordinates
+//! `q = [external (6), q_int (3n − 6)]` (see [`crate::molecule::zmatrix`]). Each internal
+//! coordinate is normalised by a fixed, invertible map fitted once from training frames:
+//!
+//! | coordinate | layer coordinate `u` | `log du/dq` |
+//! |---|---|---|
+//! | bond `r` | `(ln r − m) / s` | `−ln r − ln s` |
+//! | angle `θ ∈ (0, π)` | `(logit(θ/π) − m) / s` | `−ln(π y (1 − y)) − ln s`, `y = θ/π` |
+//! | torsion `φ` | `B/π · wrap(φ − c − π)` ∈ `[−B, B)` | `ln(B/π)` |
+//!
+//! so bond lengths stay positive and angles inside `(0, π)` whatever the layers do.
+//!
+//! **Torsions are periodic.** A torsion is cut open at the angle `c`, chosen where the training
+//! frames are sparsest, and mapped onto `[−B, B)`. Its latent coordinate is uniform on that
+//! interval (a fixed [`LayerSpec::UniformCdf`](super::LayerSpec::UniformCdf) layer), and every
+//! spline coupling acts on exactly `[−B, B]` with end slopes fixed at 1, so the layers are
+//! bijections of the cut circle and the density is continuous across the cut (each side has the
+//! base density there). This is the documented alternative to circular splines: the same
+//! function class away from the cut, which sits where the data has (almost) no mass.
+//!
+//! **The six external degrees of freedom** (position and orientation) are not modelled. Draws
+//! are placed in a canonical frame (root atom at the origin, fixed orientation), and `log q` is
+//! the density of the internal coordinates pulled back to Cartesian space on the fibre of fixed
+//! position and orientation: `log q(x) = log p(u) + log|du/dq_int| − log J_int(q_int)`. That is
+//! the quantity a Metropolis–Hastings independence move needs when it keeps the current
+//! state's six external coordinates ([`Generator::place_like`](crate::generator::Generator::place_like)),
+//! and the importance weight `e^{−βU(x)} / q(x)` of a draw, for potentials invariant under
+//! rotations and translations (molecules in vacuum). Importance-sampling estimates of `log Z`
+//! are then relative to the (infinite, constant) volume of the external coordinates, which
+//! cancels in free-energy differences and observables.
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::molecule::ZMatrix;
+
+const PI: f64 = std::f64::consts::PI;
+
+/// Which internal coordinate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CoordinateKind {
+    /// A bond length.
+    Bond,
+    /// A bond angle in (0, π).
+    Angle,
+    /// A torsion (periodic).
+    Torsion,
+}
+
+/// The fixed normalisation of one internal coordinate (see the [module docs](self)).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinateNorm {
+    /// Bond, angle or torsion.
+    pub kind: CoordinateKind,
+    /// `m` for bonds and angles; for torsions, the angle `c` (radians) where the circle is cut.
+    pub shift: f64,
+    /// `s` for bonds and angles; 1 for torsions.
+    pub scale: f64,
+}
+
+/// A Z-matrix and the normalisation of its internal coordinates: what turns a flow on
+/// `3n − 6` coordinates into a generator of Cartesian configurations (see the
+/// [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InternalCoordinates {
+    /// Number of atoms n.
+    pub n_atoms: usize,
+    /// The bonds the Z-matrix is built from (0-based pairs).
+    pub bonds: Vec<(usize, usize)>,
+    /// The root chain `a–b–c` of the Z-matrix.
+    pub root: [usize; 3],
+    /// One entry per internal coordinate, in Z-matrix order.
+    pub coordinates: Vec<CoordinateNorm>,
+    /// Torsions live on `[−B, B)` in layer space; the spline couplings' `tail_bound`.
+    pub torsion_bound: f64,
+}
+
+/// `a` wrapped into `[−π, π)`.
+fn wrap(a: f64) -> f64 {
+    (a + PI).rem_euclid(2.0 * PI) - PI
+}
+
+/// The kinds of the internal coordinates `q[6..]` of a Z-matrix with `n_atoms` atoms.
+fn layout(n_atoms: usize) -> Vec<CoordinateKind> {
+    use CoordinateKind::*;
+    let mut kinds = vec![Bond, Bond, Angle];
+    for _ in 3..n_atoms {
+        kinds.extend([Bond, Angle, Torsion]);
+    }
+    kinds
+}
+
+fn invalid(message: String) -> Error {
+    Error::InvalidArgument {
+        name: "internal".into(),
+        message,
+    }
+}
+
+/// Mean and standard deviation, with the deviation floored so that a constant coordinate
+/// (one training frame) still gives an invertible map.
+fn mean_and_scale(values: &[f64]) -> (f64, f64) {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt().max(1e-3))
+}
+
+/// Where to cut a torsion: the centre of the least populated 5° bin (counts smoothed over the
+/// two neighbouring bins, so one empty bin inside a populated basin does not win).
+fn sparsest_angle(values: &[f64]) -> f64 {
+    const BINS: usize = 72;
+    let width = 2.0 * PI / BINS as f64;
+    let mut counts = [0usize; BINS];
+    for &v in values {
+        let b = (((wrap(v) + PI) / width) as usize).min(BINS - 1);
+        counts[b] += 1;
+    }
+    let smoothed = |b: usize| counts[(b + BINS - 1) % BINS] + counts[b] + counts[(b + 1) % BINS];
+    let best = (0..BINS).min_by_key(|&b| smoothed(b)).unwrap_or(0);
+    -PI + (best as f64 + 0.5) * width
+}
+
+impl InternalCoordinates {
+    /// The Z-matrix of `n_atoms` atoms with these bonds (root chosen as in
+    /// [`ZMatrix::from_bonds`]) and normalisations fitted to `frames` (row-major
+    /// `[m × 3n]`, any length unit): mean and spread of `ln r` and `logit(θ/π)`, and each
+    /// torsion cut where the frames are sparsest.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for an unusable bond graph, no frames, or a frame length that
+    /// is not 3n; [`Error::NonFinite`] for NaN coordinates.
+    pub fn fit(
+        n_atoms: usize,
+        bonds: &[(usize, usize)],
+        frames: &[f64],
+        torsion_bound: f64,
+    ) -> Result<Self> {
+        let zmatrix = ZMatrix::from_bonds(n_atoms, bonds)?;
+        let width = 3 * n_atoms;
+        if frames.is_empty() || frames.len() % width != 0 {
+            return Err(invalid(format!(
+                "fitting internal coordinates needs frames of {width} numbers; got {} numbers",
+                frames.len()
+            )));
+        }
+        if let Some(index) = frames.iter().position(|v| !v.is_finite()) {
+            return Err(Error::NonFinite {
+                what: "training frame coordinate".into(),
+                index,
+            });
+        }
+        let q: Vec<Vec<f64>> = frames
+            .par_chunks(width)
+            .map(|x| zmatrix.to_internal(x))
+            .collect::<Result<_>>()?;
+        let coordinates = layout(n_atoms)
+            .into_iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                let column = q.iter().map(|row| row[6 + i]);
+                let (shift, scale) = match kind {
+                    CoordinateKind::Bond => {
+                        mean_and_scale(&column.map(f64::ln).collect::<Vec<_>>())
+                    }
+                    CoordinateKind::Angle => mean_and_scale(
+                        &column
+                            .map(|t| {
+                                let y = t / PI;
+                                (y / (1.0 - y)).ln()
+                            })
+                            .collect::<Vec<_>>(),
+                    ),
+                    CoordinateKind::Torsion => (sparsest_angle(&column.collect::<Vec<_>>()), 1.0),
+                };
+                CoordinateNorm { kind, shift, scale }
+            })
+            .collect();
+        let fitted = Self {
+            n_atoms,
+            bonds: bonds.to_vec(),
+            root: zmatrix.root(),
+            coordinates,
+            torsion_bound,
+        };
+        fitted.validate()?;
+        Ok(fitted)
+    }
+
+    /// Number of internal coordinates, 3n − 6 (the flow's latent dimension).
+    pub fn internal_dim(&self) -> usize {
+        (3 * self.n_atoms).saturating_sub(6)
+    }
+
+    /// Positions (in `0..3n − 6`) of the torsions: the coordinates with a uniform latent.
+    pub fn torsions(&self) -> Vec<usize> {
+        self.coordinates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.kind == CoordinateKind::Torsion)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Checks the layout against the Z-matrix and that every normalisation is invertible.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let zmatrix = self.zmatrix()?;
+        if zmatrix.root() != self.root {
+            return Err(invalid(format!(
+                "root {:?} is not a bonded chain",
+                self.root
+            )));
+        }
+        let expected = layout(self.n_atoms);
+        if self.coordinates.len() != expected.len() {
+            return Err(invalid(format!(
+                "{} atoms have {} internal coordinates; {} normalisations given",
+                self.n_atoms,
+                expected.len(),
+                self.coordinates.len()
+            )));
+        }
+        for (i, (c, kind)) in self.coordinates.iter().zip(&expected).enumerate() {
+            if c.kind != *kind {
+                return Err(invalid(format!(
+                    "coordinate {i} is a {kind:?} in the Z-matrix, not a {:?}",
+                    c.kind
+                )));
+            }
+            if !(c.shift.is_finite() && c.scale.is_finite() && c.scale > 0.0) {
+                return Err(invalid(format!(
+                    "coordinate {i} has shift {} and scale {}: need finite values and a positive scale",
+                    c.shift, c.scale
+                )));
+            }
+        }
+        if !(self.torsion_bound > 0.0 && self.torsion_bound.is_finite()) {
+            return Err(invalid(format!(
+                "torsion_bound must be positive, got {}",
+                self.torsion_bound
+            )));
+        }
+        Ok(())
+    }
+
+    /// The Z-matrix.
+    ///
+    /// # Errors
+    /// As [`ZMatrix::with_root`].
+    pub fn zmatrix(&self) -> Result<ZMatrix> {
+        ZMatrix::with_root(self.n_atoms, &self.bonds, self.root)
+    }
+
+    /// Internal coordinates `q_int` to layer coordinates `u`, and `log|du/dq_int|`.
+    fn normalise(&self, q_int: &[f64], u: &mut [f64]) -> f64 {
+        let b = self.torsion_bound;
+        let mut log_derivative = 0.0;
+        for ((c, &q), u) in self.coordinates.iter().zip(q_int).zip(u.iter_mut()) {
+            match c.kind {
+                CoordinateKind::Bond => {
+                    *u = (q.ln() - c.shift) / c.scale;
+                    log_derivative -= q.ln() + c.scale.ln();
+                }
+                CoordinateKind::Angle => {
+                    let y = q / PI;
+                    *u = ((y / (1.0 - y)).ln() - c.shift) / c.scale;
+                    log_derivative -= (PI * y * (1.0 - y)).ln() + c.scale.ln();
+                }
+                CoordinateKind::Torsion => {
+                    *u = b / PI * wrap(q - c.shift - PI);
+                    log_derivative += (b / PI).ln();
+                }
+            }
+        }
+        log_derivative
+    }
+
+    /// The inverse of [`normalise`](Self::normalise); returns `log|du/dq_int|` at the result.
+    fn denormalise(&self, u: &[f64], q_int: &mut [f64]) -> f64 {
+        let b = self.torsion_bound;
+        let mut log_derivative = 0.0;
+        for ((c, &v), q) in self.coordinates.iter().zip(u).zip(q_int.iter_mut()) {
+            match c.kind {
+                CoordinateKind::Bond => {
+                    *q = (c.scale * v + c.shift).exp();
+                    log_derivative -= q.ln() + c.scale.ln();
+                }
+                CoordinateKind::Angle => {
+                    let y = 1.0 / (1.0 + (-(c.scale * v + c.shift)).exp());
+                    *q = PI * y;
+                    log_derivative -= (PI * y * (1.0 - y)).ln() + c.scale.ln();
+                }
+                CoordinateKind::Torsion => {
+                    *q = wrap(v * PI / b + c.shift + PI);
+                    log_derivative += (b / PI).ln();
+                }
+            }
+        }
+        log_derivative
+    }
+
+    /// Cartesian rows `x` (`[m × 3n]`) to layer rows `u` (`[m × (3n − 6)]`) and, per row,
+    /// `log|det ∂u/∂x|` on the fibre of fixed position and orientation:
+    /// `log|du/dq_int| − log J_int(q_int)`.
+    pub(crate) fn to_layer_space(
+        &self,
+        zmatrix: &ZMatrix,
+        x: &[f64],
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let (width, d) = (3 * self.n_atoms, self.internal_dim());
+        let rows: Vec<(Vec<f64>, f64)> = x
+            .par_chunks(width)
+            .map(|row| {
+                let q = zmatrix.to_internal(row)?;
+                let mut u = vec![0.0; d];
+                let log_du = self.normalise(&q[6..], &mut u);
+                Ok((u, log_du - zmatrix.log_jacobian_internal(&q)?))
+            })
+            .collect::<Result<_>>()?;
+        Ok(unzip_rows(rows, d))
+    }
+
+    /// Layer rows `u` to Cartesian rows `x` in the canonical frame (root atom at the origin,
+    /// orientation angles `(π/2, 0, 0)`), and per row `log|det ∂x/∂u|` on the fibre:
+    /// `log J_int(q_int) − log|du/dq_int|`.
+    pub(crate) fn to_cartesian(
+        &self,
+        zmatrix: &ZMatrix,
+        u: &[f64],
+    ) -> Result<(Vec<f64>, Vec<f64>)> {
+        let (width, d) = (3 * self.n_atoms, self.internal_dim());
+        let rows: Vec<(Vec<f64>, f64)> = u
+            .par_chunks(d)
+            .map(|row| {
+                let mut q = vec![0.0; width];
+                q[3] = PI / 2.0;
+                let log_du = self.denormalise(row, &mut q[6..]);
+                let x = zmatrix.to_cartesian(&q)?;
+                Ok((x, zmatrix.log_jacobian_internal(&q)? - log_du))
+            })
+            .collect::<Result<_>>()?;
+        Ok(unzip_rows(rows, width))
+    }
+
+    /// Gives `x_new` the position and orientation (the six external Z-matrix coordinates) of
+    /// `reference`, keeping its internal coordinates.
+    pub(crate) fn place_like(
+        &self,
+        zmatrix: &ZMatrix,
+        x_new: &mut [f64],
+        reference: &[f64],
+    ) -> Result<()> {
+        let mut q = zmatrix.to_internal(x_new)?;
+        let q_ref = zmatrix.to_internal(reference)?;
+        q[..6].copy_from_slice(&q_ref[..6]);
+        x_new.copy_from_slice(&zmatrix.to_cartesian(&q)?);
+        Ok(())
+    }
+}
+
+fn unzip_rows(rows: Vec<(Vec<f64>, f64)>, width: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut values = Vec::with_capacity(rows.len() * width);
+    let mut logdets = Vec::with_capacity(rows.len());
+    for (row, logdet) in rows {
+        values.extend(row);
+        logdets.push(logdet);
+    }
+    (values, logdets)
+}
