@@ -476,7 +476,8 @@ fn internal_coordinate_flow_moves_are_exact() {
     let u = OpenMmForceField::from_xml(CHAIN_XML, std::path::Path::new("chain.xml")).unwrap();
     let bonds = u.bonds();
     let zmatrix = ZMatrix::from_bonds(5, &bonds).unwrap();
-    assert_eq!(zmatrix.root(), [0, 1, 2]);
+    // Rooted at the centre, 1–2–3: q_int = [r₁₂, r₂₃, θ₁₂₃, r₀₁, θ₀₁₂, φ₀₁₂₃, r₃₄, θ₂₃₄, φ₄₃₂₁].
+    assert_eq!(zmatrix.root(), [1, 2, 3]);
     // Frames for fitting the normalisation and training the flow: deliberately not the target
     // (narrower bonds, shifted angles, torsions uniform), so the flow is an imperfect proposal.
     let mut rng = boltzgen::rng::stream(5, 0);
@@ -570,8 +571,8 @@ fn internal_coordinate_flow_moves_are_exact() {
     );
     let torsion_1 = |p: f64| (-(1.0 + p.cos()) - 1.5 * (1.0 + (3.0 * p).cos())).exp();
     let torsion_2 = |p: f64| (-2.0 * (1.0 + p.cos())).exp();
-    check_observable("internal flow: bond 0-1", &r, |x| q(x)[6], bond_mean);
-    check_observable("internal flow: angle 0-1-2", &r, |x| q(x)[8], angle_mean);
+    check_observable("internal flow: bond 1-2", &r, |x| q(x)[6], bond_mean);
+    check_observable("internal flow: angle 1-2-3", &r, |x| q(x)[8], angle_mean);
     check_observable(
         "internal flow: cos torsion 0-1-2-3",
         &r,

@@ -132,3 +132,42 @@ fn a_larger_branched_molecule_places_every_atom_once_with_an_exact_jacobian() {
         "{numeric} vs {exact}"
     );
 }
+
+/// The default Z-matrix (what `coordinates = "internal"` builds) is rooted at the centre of
+/// the molecule, N–CA–C, makes φ and ψ explicit torsions, and places the hydrogens of each
+/// methyl group relative to the first one (narrow ≈ ±120° offsets instead of three copies of
+/// the rotor angle).
+#[test]
+fn the_default_zmatrix_has_phi_and_psi_as_torsions_and_methyl_offsets() {
+    let ff = OpenMmForceField::from_file(&data("system.xml")).unwrap();
+    let z = ZMatrix::from_bonds(22, &ff.bonds()).unwrap();
+    assert_eq!(z.root(), [6, 8, 14]);
+    let placement = |atom: usize| *z.placements().iter().find(|p| p.atom == atom).unwrap();
+    let phi = placement(4); // dihedral(4, 6, 8, 14) = φ
+    assert_eq!((phi.j, phi.k, phi.l), (6, 8, 14));
+    let psi = placement(16); // dihedral(16, 14, 8, 6) = ψ
+    assert_eq!((psi.j, psi.k, psi.l), (14, 8, 6));
+    let x = all_frames();
+    for frame in x.chunks_exact(66).step_by(97) {
+        let q = z.to_internal(frame).unwrap();
+        let p = |i: usize| [frame[3 * i], frame[3 * i + 1], frame[3 * i + 2]];
+        let phi_md = dihedral(p(4), p(6), p(8), p(14));
+        let psi_md = dihedral(p(6), p(8), p(14), p(16));
+        assert!((q[z.torsion_index(4).unwrap()] - phi_md).abs() < 1e-12);
+        assert!((q[z.torsion_index(16).unwrap()] - psi_md).abs() < 1e-12);
+    }
+    // ACE methyl: carbon 1 with hydrogens 0, 2, 3; the first hydrogen is the others' reference.
+    let hydrogens: Vec<_> = [0, 2, 3].map(placement).to_vec();
+    let first = hydrogens
+        .iter()
+        .find(|h| h.l != 0 && h.l != 2 && h.l != 3)
+        .unwrap();
+    for h in hydrogens.iter().filter(|h| h.atom != first.atom) {
+        assert_eq!((h.j, h.k, h.l), (first.j, first.k, first.atom));
+        for frame in x.chunks_exact(66).step_by(997) {
+            let q = z.to_internal(frame).unwrap();
+            let offset = q[z.torsion_index(h.atom).unwrap()].to_degrees().abs();
+            assert!((offset - 120.0).abs() < 25.0, "methyl offset {offset}°");
+        }
+    }
+}

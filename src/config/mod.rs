@@ -56,9 +56,10 @@ pub struct RunConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// The trajectory file (any format chemfiles reads), relative to the config file.
+    /// The trajectory file (any format chemfiles reads), relative to the config file, or a
+    /// list of them (their frames are concatenated, `frames` and `selection` apply to each).
     #[serde(default)]
-    pub trajectory: Option<PathBuf>,
+    pub trajectory: Option<Trajectories>,
     /// Instead of a trajectory: this many exact samples of the potential (double_well,
     /// many_well, gmm40, gaussian), for benchmarks against a perfect data set.
     #[serde(default)]
@@ -69,6 +70,33 @@ pub struct DataConfig {
     /// A chemfiles selection (`"name Ar"`, `"index < 13"`); all atoms by default.
     #[serde(default)]
     pub selection: Option<String>,
+}
+
+/// One trajectory file or several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Trajectories {
+    /// `trajectory = "md.dcd"`.
+    One(PathBuf),
+    /// `trajectory = ["md_300K.dcd", "md_1000K.dcd"]`.
+    Many(Vec<PathBuf>),
+}
+
+impl Trajectories {
+    /// The files, in order.
+    pub fn paths(&self) -> &[PathBuf] {
+        match self {
+            Trajectories::One(p) => std::slice::from_ref(p),
+            Trajectories::Many(v) => v,
+        }
+    }
+
+    fn paths_mut(&mut self) -> &mut [PathBuf] {
+        match self {
+            Trajectories::One(p) => std::slice::from_mut(p),
+            Trajectories::Many(v) => v,
+        }
+    }
 }
 
 /// Which generator.
@@ -85,6 +113,17 @@ pub enum ModelKind {
     /// [`TorchScriptGenerator`](crate::generator::TorchScriptGenerator)). boltzgen samples and
     /// reweights with it but does not train it.
     Torchscript,
+}
+
+/// The coordinates a flow's layers act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Coordinates {
+    /// The configuration's own coordinates.
+    #[default]
+    Cartesian,
+    /// Z-matrix bond lengths, angles and torsions from the system's bonds.
+    Internal,
 }
 
 /// The generator's architecture.
@@ -114,6 +153,11 @@ pub struct ModelConfig {
     /// Remove the centre of mass (particle systems with a translation-invariant U).
     #[serde(default)]
     pub mean_free: bool,
+    /// `cartesian` (default) or `internal`: a `neural_spline` flow over the bond lengths,
+    /// angles and torsions of the system's bond graph (molecules in vacuum; see
+    /// [`crate::generator::flow::internal`]). `tail_bound` is then the torsions' interval.
+    #[serde(default)]
+    pub coordinates: Coordinates,
     /// Load this model file (`.json`, relative to the config) instead of building a new one.
     #[serde(default)]
     pub file: Option<PathBuf>,
@@ -421,8 +465,10 @@ impl RunConfig {
             }
         }
         if let Some(t) = self.data.as_mut().and_then(|d| d.trajectory.as_mut()) {
-            if t.is_relative() {
-                *t = base.join(&*t);
+            for t in t.paths_mut() {
+                if t.is_relative() {
+                    *t = base.join(&*t);
+                }
             }
         }
         if let Some(m) = &mut self.model {
@@ -447,7 +493,7 @@ impl RunConfig {
         let dim = system.potential.dim();
         if let Some(d) = &self.data {
             match (&d.trajectory, d.exact_samples) {
-                (Some(_), None) => {}
+                (Some(t), None) if !t.paths().is_empty() => {}
                 (None, Some(n)) if n > 0 && system.exact_sampler.is_some() => {}
                 (None, Some(_)) if system.exact_sampler.is_none() => {
                     return Err(bad(
@@ -492,6 +538,10 @@ impl RunConfig {
             other => bad("analysis.states", other.to_string()),
         })?;
         if let Some(m) = &self.model {
+            if m.coordinates == Coordinates::Internal {
+                self.validate_internal(m, &system)
+                    .map_err(|(key, m)| bad(key, m))?;
+            }
             if m.kind == ModelKind::Vae && m.latent_dim.is_none() && m.file.is_none() {
                 return Err(bad("model.latent_dim", "a VAE needs latent_dim".into()));
             }
@@ -530,6 +580,52 @@ impl RunConfig {
                     ));
                 }
             }
+        }
+        Ok(())
+    }
+}
+
+impl RunConfig {
+    /// What an internal-coordinate flow needs: a spline flow, a molecule with bonds, training
+    /// frames (the normalisation is fitted to them) and no reverse KL.
+    fn validate_internal(
+        &self,
+        m: &ModelConfig,
+        system: &System,
+    ) -> std::result::Result<(), (&'static str, String)> {
+        if m.kind != ModelKind::NeuralSpline {
+            return Err((
+                "model.coordinates",
+                "internal coordinates take kind = \"neural_spline\"".into(),
+            ));
+        }
+        if m.mean_free {
+            return Err((
+                "model.mean_free",
+                "internal coordinates already leave out position and orientation; remove mean_free"
+                    .into(),
+            ));
+        }
+        if system.bonds.is_none() || system.spatial_dim != 3 {
+            return Err((
+                "model.coordinates",
+                format!(
+                    "internal coordinates need a molecule with bonds in 3-D (potential = \"openmm\"); `{}` has none",
+                    self.system.potential
+                ),
+            ));
+        }
+        if m.file.is_none() && self.data.is_none() {
+            return Err((
+                "data",
+                "an internal-coordinate flow fits its normalisation to training frames: add a [data] section".into(),
+            ));
+        }
+        if self.train.as_ref().is_some_and(|t| t.reverse_weight > 0.0) {
+            return Err((
+                "train.reverse_weight",
+                "reverse KL is not available for internal-coordinate flows yet (their Z-matrix map runs outside autograd); use forward KL".into(),
+            ));
         }
         Ok(())
     }

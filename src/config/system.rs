@@ -100,6 +100,9 @@ pub struct System {
     pub length_per_angstrom: f64,
     /// Draws exact samples `(n, seed) → [n × dim]` where the potential has an exact sampler.
     pub exact_sampler: Option<ExactDraws>,
+    /// The bonds (0-based particle pairs) of a molecular force field: what an
+    /// internal-coordinate flow builds its Z-matrix from.
+    pub bonds: Option<Vec<(usize, usize)>>,
 }
 
 /// An exact sampler of a reference potential at the system's β: `(n, seed) → [n × dim]`.
@@ -340,6 +343,8 @@ impl SystemConfig {
         };
         let exact = |p: &dyn ExactLogZ| p.log_z(beta).ok();
         let mut sampler: Option<ExactDraws> = None;
+        // The bond graph, for potentials that have one (internal-coordinate flows need it).
+        let mut bonds = None;
         let (potential, spatial_dim, exact_log_z, marginal): (Box<dyn Potential>, usize, _, _) =
             match self.potential.as_str() {
                 "double_well" => {
@@ -415,6 +420,7 @@ impl SystemConfig {
                     let p: OpenMmParams = self.required_params()?;
                     let u = OpenMmForceField::from_file(&p.xml)
                         .map_err(|e| bad("system.parameters.xml", e.to_string()))?;
+                    bonds = Some(u.bonds());
                     (Box::new(u), 3, None, None)
                 }
                 other => {
@@ -440,6 +446,7 @@ impl SystemConfig {
             exact_marginal_x0: marginal,
             length_per_angstrom,
             exact_sampler: sampler,
+            bonds,
         })
     }
 }

@@ -1,11 +1,16 @@
 //! Internal coordinates: a bijection between Cartesian coordinates and bond lengths, angles and
 //! torsions built from a molecule's bonds (a Z-matrix), with its exact log-Jacobian.
 //!
-//! **Layout.** Atoms are placed in a breadth-first order over the bond graph. Three root atoms
-//! `a–b–c` (bonded in a chain) are placed first, then every other atom `i` from three placed
-//! reference atoms `j, k, l` (j bonded to i, k bonded to j; l bonded to k, or to j when k has no
-//! other placed neighbour) by its bond length `r = |xᵢ − xⱼ|`, its angle `θ = ∠(i, j, k)` and
-//! its torsion `φ = dihedral(i, j, k, l)` (IUPAC sign, as OpenMM's torsions).
+//! **Layout.** Atoms are placed in a breadth-first order over the bond graph, the larger
+//! branches of each atom first. Three root atoms `a–b–c` (bonded in a chain) are placed first,
+//! then every other atom `i` from three placed reference atoms `j, k, l` by its bond length
+//! `r = |xᵢ − xⱼ|`, its angle `θ = ∠(i, j, k)` and its torsion `φ = dihedral(i, j, k, l)`
+//! (IUPAC sign, as OpenMM's torsions). `j` is bonded to `i`; `k` is the atom `j` was placed
+//! from (the chain continues), or a placed neighbour of a root atom `j`. `l` is the first
+//! sibling placed from the same `j` and `k` when there is one, so that the torsions of the
+//! atoms around one bond are a rotor angle plus narrow offsets (≈ ±120° in a methyl group)
+//! rather than three copies of the rotor angle; otherwise `l` is the atom `k` was placed from,
+//! or a placed neighbour of `k` or `j`. The Jacobian below does not depend on these choices.
 //!
 //! **The six external degrees of freedom** are kept explicitly, so that the map is a bijection
 //! of ℝ^{3n} (away from its singular set: zero lengths, straight angles), not a projection:
@@ -116,22 +121,24 @@ fn place(xj: [f64; 3], xk: [f64; 3], xl: [f64; 3], r: f64, theta: f64, phi: f64)
 impl ZMatrix {
     /// Builds a Z-matrix for `n_atoms` atoms from their bonds (0-based pairs).
     ///
-    /// The root is the first atom (by index) with at least two neighbours, with its first two
-    /// neighbours; see [`ZMatrix::with_root`] to choose it.
+    /// The root chain is the centre of the bond graph (the atom with the smallest largest bond
+    /// distance to any other, lowest index first) between its two largest branches; see
+    /// [`ZMatrix::with_root`] to choose it.
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for fewer than three atoms, a bond to a missing atom or to
     /// itself, or a bond graph that is not connected or has no atom with two neighbours.
     pub fn from_bonds(n_atoms: usize, bonds: &[(usize, usize)]) -> Result<Self> {
         let neighbours = Self::neighbours(n_atoms, bonds)?;
+        // The centre of the bond graph (smallest eccentricity) keeps placement chains short;
+        // its two largest branches give the root chain.
         let b = (0..n_atoms)
-            .find(|&i| neighbours[i].len() >= 2)
+            .filter(|&i| neighbours[i].len() >= 2)
+            .min_by_key(|&i| (eccentricity(&neighbours, i), i))
             .ok_or_else(|| invalid("no atom has two bonded neighbours".into()))?;
-        Self::build(
-            n_atoms,
-            &neighbours,
-            [neighbours[b][0], b, neighbours[b][1]],
-        )
+        let mut branches = neighbours[b].clone();
+        branches.sort_by_key(|&i| (std::cmp::Reverse(branch_size(&neighbours, b, i)), i));
+        Self::build(n_atoms, &neighbours, [branches[0], b, branches[1]])
     }
 
     /// As [`ZMatrix::from_bonds`] with the root chain `a–b–c` given (a and c bonded to b).
@@ -182,32 +189,54 @@ impl ZMatrix {
         for &r in &root {
             placed[r] = true;
         }
+        // parent[i]: the bond reference j of a placed non-root atom i.
+        let mut parent: Vec<Option<usize>> = vec![None; n_atoms];
         let mut order: Vec<usize> = root.to_vec();
-        let mut placements = Vec::with_capacity(n_atoms - 3);
-        // Breadth first: each atom is placed from the earliest-placed atom bonded to it.
+        let mut placements: Vec<Placement> = Vec::with_capacity(n_atoms - 3);
+        // Breadth first: each atom is placed from the earliest-placed atom bonded to it, the
+        // larger branches of an atom before the smaller (so a backbone comes before its
+        // hydrogens).
         let mut cursor = 0;
         while cursor < order.len() {
             let j = order[cursor];
             cursor += 1;
-            for &i in &neighbours[j] {
-                if placed[i] {
-                    continue;
-                }
-                let k = *neighbours[j]
+            let mut children: Vec<usize> = neighbours[j]
+                .iter()
+                .copied()
+                .filter(|&i| !placed[i])
+                .collect();
+            children.sort_by_key(|&i| (std::cmp::Reverse(branch_size(neighbours, j, i)), i));
+            for i in children {
+                let other_placed = |lists: &[&[usize]], k: usize| {
+                    lists
+                        .iter()
+                        .flat_map(|list| list.iter().copied())
+                        .find(|&l| l != i && l != j && l != k && placed[l])
+                };
+                // k: the chain continues through j's own bond reference.
+                let k = match parent[j] {
+                    Some(k) => k,
+                    None => other_placed(&[&neighbours[j]], usize::MAX)
+                        .ok_or_else(|| invalid(format!("atom {j} has no placed neighbour")))?,
+                };
+                // l: a sibling placed before from the same j and k (the torsion then is the
+                // narrow offset between the two, e.g. 120° in a methyl group, instead of a
+                // second copy of the rotor angle); otherwise k's own bond reference, or any
+                // placed neighbour of k or j.
+                let sibling = placements
                     .iter()
-                    .find(|&&k| k != i && placed[k])
-                    .ok_or_else(|| invalid(format!("atom {j} has no placed neighbour")))?;
-                let l = neighbours[k]
-                    .iter()
-                    .chain(&neighbours[j])
-                    .copied()
-                    .find(|&l| l != i && l != j && l != k && placed[l])
+                    .find(|p| p.j == j && p.k == k)
+                    .map(|p| p.atom);
+                let l = sibling
+                    .or(parent[k].filter(|&l| l != j))
+                    .or_else(|| other_placed(&[&neighbours[k], &neighbours[j]], k))
                     .ok_or_else(|| {
                         invalid(format!(
                             "no torsion reference for atom {i} (bonded to {j}, {k})"
                         ))
                     })?;
                 placed[i] = true;
+                parent[i] = Some(j);
                 order.push(i);
                 placements.push(Placement { atom: i, j, k, l });
             }
@@ -345,6 +374,44 @@ impl ZMatrix {
         }
         Ok(total)
     }
+}
+
+/// Number of atoms reachable from `start` without passing through `from` (the size of the
+/// branch of `from` that `start` begins).
+fn branch_size(neighbours: &[Vec<usize>], from: usize, start: usize) -> usize {
+    let mut seen = vec![false; neighbours.len()];
+    seen[from] = true;
+    seen[start] = true;
+    let mut stack = vec![start];
+    let mut count = 0;
+    while let Some(a) = stack.pop() {
+        count += 1;
+        for &n in &neighbours[a] {
+            if !seen[n] {
+                seen[n] = true;
+                stack.push(n);
+            }
+        }
+    }
+    count
+}
+
+/// Largest bond-count distance from `start` to any atom it reaches.
+fn eccentricity(neighbours: &[Vec<usize>], start: usize) -> usize {
+    let mut distance = vec![usize::MAX; neighbours.len()];
+    distance[start] = 0;
+    let mut queue = std::collections::VecDeque::from([start]);
+    let mut furthest = 0;
+    while let Some(a) = queue.pop_front() {
+        furthest = furthest.max(distance[a]);
+        for &n in &neighbours[a] {
+            if distance[n] == usize::MAX {
+                distance[n] = distance[a] + 1;
+                queue.push_back(n);
+            }
+        }
+    }
+    furthest
 }
 
 fn invalid(message: String) -> Error {

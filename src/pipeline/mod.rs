@@ -132,7 +132,7 @@ impl Prepared {
                 Some(draw(d.exact_samples.unwrap_or(0), seed)?)
             }
             Some(d) => {
-                let trajectory = d.trajectory.as_deref().ok_or_else(|| Error::Config {
+                let trajectories = d.trajectory.as_ref().ok_or_else(|| Error::Config {
                     file: config_path.to_owned(),
                     key: "data.trajectory".into(),
                     message: "required (or exact_samples)".into(),
@@ -145,16 +145,18 @@ impl Prepared {
                     })?,
                     None => FrameRange::default(),
                 };
-                Some(read_frames(
-                    trajectory,
-                    &ReadSpec {
-                        frames,
-                        selection: d.selection.clone(),
-                        n_particles: system.n_particles,
-                        spatial_dim: system.spatial_dim,
-                        length_per_angstrom: system.length_per_angstrom,
-                    },
-                )?)
+                let spec = ReadSpec {
+                    frames,
+                    selection: d.selection.clone(),
+                    n_particles: system.n_particles,
+                    spatial_dim: system.spatial_dim,
+                    length_per_angstrom: system.length_per_angstrom,
+                };
+                let mut all = Vec::new();
+                for trajectory in trajectories.paths() {
+                    all.extend(read_frames(trajectory, &spec)?);
+                }
+                Some(all)
             }
             None => None,
         };

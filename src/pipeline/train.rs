@@ -7,8 +7,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{finite, write_json, Model, Options, Prepared, Progress};
-use crate::config::{ModelConfig, ModelKind};
+use crate::config::{Coordinates, ModelConfig, ModelKind};
 use crate::error::{Error, Result};
+use crate::generator::flow::InternalCoordinates;
 use crate::generator::store::{save_flow, save_vae, ModelMetadata, SystemTag};
 use crate::generator::{Flow, FlowConfig, Vae, VaeConfig};
 use crate::train::{
@@ -66,6 +67,17 @@ fn build_model(prep: &Prepared, m: &ModelConfig) -> Result<Model> {
     };
     tch::manual_seed(prep.seed as i64);
     Ok(match m.kind {
+        ModelKind::NeuralSpline if m.coordinates == Coordinates::Internal => {
+            // Checked with the config: a molecule with bonds, and training frames.
+            let bonds = prep.system.bonds.as_deref().unwrap_or_default();
+            let frames = prep.data.as_deref().unwrap_or_default();
+            let internal =
+                InternalCoordinates::fit(prep.system.n_particles, bonds, frames, m.tail_bound)
+                    .map_err(|e| bad("model.coordinates", e.to_string()))?;
+            let c = FlowConfig::internal_spline(internal, m.layers, &m.hidden, m.bins)
+                .with_precision(m.precision);
+            Model::Flow(Flow::new(c, prep.device).map_err(|e| bad("model", e.to_string()))?)
+        }
         ModelKind::RealNvp | ModelKind::NeuralSpline => {
             let mut c = if m.kind == ModelKind::RealNvp {
                 FlowConfig::real_nvp(dim, m.layers, &m.hidden)
