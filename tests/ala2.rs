@@ -114,3 +114,131 @@ fn openmm_systems_refuse_wrong_units_and_missing_files() {
         assert!(err.contains(mention) && err.contains(&name), "{err}");
     }
 }
+
+/// A short internal-coordinate run through the CLI, as `examples/ala2.toml` does it at full
+/// length: a spline flow over Z-matrix coordinates trained on frames of both trajectories
+/// (maximum likelihood, then with the energy), flow moves mixed with one-atom moves at 300 K,
+/// direct draws reweighted, region probabilities and free-energy surfaces reported.
+#[test]
+fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read_to_string(Path::new(ROOT).join("examples/ala2.toml")).unwrap();
+    let data = Path::new(ROOT).join("examples/data");
+    let config = example
+        .replace("\"data/", &format!("\"{}/", data.display()))
+        .replace("frames = \"0:20000\"", "frames = \"0:20000:20\"")
+        .replace("steps = 4000", "steps = 120")
+        .replace("reverse_from_step = 1500", "reverse_from_step = 80")
+        .replace("layers = 9", "layers = 3")
+        .replace("hidden = [128, 128]", "hidden = [32]")
+        .replace("burn_in = 500", "burn_in = 100")
+        .replace("steps = 5000", "steps = 400")
+        .replace("draws = 100000", "draws = 4000");
+    assert!(config.contains("coordinates = \"internal\""));
+    std::fs::write(dir.path().join("ala2.toml"), &config).unwrap();
+    let out = boltzgen(&["run", "ala2.toml", "-o", "run", "--quiet"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("run").join(name)).unwrap())
+            .unwrap()
+    };
+    let model = read("model.json");
+    let internal = &model["model"]["internal"];
+    assert_eq!(internal["n_atoms"], 22, "{model}");
+    assert_eq!(internal["root"], serde_json::json!([6, 8, 14]));
+    let sample = read("sample_report.json");
+    let flow_moves = &sample["moves"][0];
+    assert_eq!(flow_moves["name"], "flow");
+    assert!(flow_moves["production"]["proposed"].as_u64().unwrap() > 1000);
+    let regions = sample["regions"].as_array().unwrap();
+    assert_eq!(regions.len(), 3);
+    assert_eq!(regions[0]["name"], "C7eq_beta");
+    let total: f64 = regions
+        .iter()
+        .map(|r| r["probability"]["mean"].as_f64().unwrap())
+        .sum();
+    assert!(
+        (total - 1.0).abs() < 1e-9,
+        "the regions partition the plane: {total}"
+    );
+    let reweight = read("reweight_report.json");
+    assert_eq!(reweight["draws"], 4000);
+    let p: f64 = reweight["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["probability"]["value"].as_f64().unwrap_or(0.0))
+        .sum();
+    assert!(
+        (p - 1.0).abs() < 1e-9,
+        "reweighted region probabilities sum to {p}"
+    );
+    let weights = std::fs::read_to_string(dir.path().join("run/weights.csv")).unwrap();
+    assert!(weights.starts_with("draw,energy,log_q,log_w,cv,scatter_x,scatter_y\n"));
+    if read("report.json")["plots"]["skipped"].is_null() {
+        for f in ["fes_data", "fes_samples", "fes_generator", "fes_reweighted"] {
+            assert!(
+                dir.path().join("run").join(format!("{f}.png")).is_file(),
+                "{f} missing"
+            );
+        }
+    }
+}
+
+#[test]
+fn internal_coordinates_and_regions_refuse_what_they_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let xml = Path::new(ROOT).join("examples/data/ala2/system.xml");
+    let md = Path::new(ROOT).join("examples/data/ala2/md_300K.dcd");
+    let molecule = format!(
+        "[system]\npotential = \"openmm\"\nparameters = {{ xml = \"{}\" }}\ntemperature = 300.0\n",
+        xml.display()
+    );
+    let data = format!(
+        "[data]\ntrajectory = \"{}\"\nframes = \"0:100\"\n",
+        md.display()
+    );
+    let internal = "[model]\nkind = \"neural_spline\"\ncoordinates = \"internal\"\n";
+    let cases = [
+        (
+            format!("{molecule}{data}{}", internal.replace("neural_spline", "real_nvp")),
+            "model.coordinates",
+        ),
+        (
+            format!("[system]\npotential = \"double_well\"\nbeta = 1.0\n[data]\nexact_samples = 100\n{internal}"),
+            "model.coordinates",
+        ),
+        (format!("{molecule}{internal}"), "data"),
+        (
+            format!("{molecule}{data}{internal}mean_free = true\n"),
+            "model.mean_free",
+        ),
+        (
+            format!("{molecule}[analysis]\nregions = [{{ name = \"a\", x = [0.0, 1.0] }}]\n"),
+            "analysis.regions",
+        ),
+        (
+            format!(
+                "{molecule}[data]\ntrajectory = [\"{}\", \"missing_1000K.dcd\"]\n",
+                md.display()
+            ),
+            "missing_1000K.dcd",
+        ),
+    ];
+    for (i, (text, mention)) in cases.iter().enumerate() {
+        let name = format!("bad{i}.toml");
+        std::fs::write(dir.path().join(&name), text).unwrap();
+        let out = boltzgen(&["run", &name, "-o", "out"], dir.path());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "case {i}: {err}");
+        assert!(err.contains(mention), "case {i}: {err}");
+        assert!(
+            !dir.path().join("out").exists(),
+            "case {i} wrote a run directory"
+        );
+    }
+}

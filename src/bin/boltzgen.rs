@@ -400,6 +400,18 @@ fn finish(
         if let Some(t) = &s.transitions {
             println!("            {} transitions between states", t.total);
         }
+        for r in &s.regions {
+            let p = r.probability.as_ref();
+            println!(
+                "            P({}) = {} ± {}, F − F({}) = {} ± {}",
+                r.name,
+                fmt(p.and_then(|p| p.mean), 4),
+                fmt(p.and_then(|p| p.std_error), 4),
+                s.regions[0].name,
+                fmt(r.delta_f, 3),
+                fmt(r.delta_f_std_error, 3)
+            );
+        }
     }
     if let Some(r) = reweighted {
         println!(
@@ -419,6 +431,17 @@ fn finish(
                 d.from,
                 fmt(d.delta_f.value, 4),
                 fmt(d.delta_f.std_error, 4)
+            );
+        }
+        for g in &r.regions {
+            println!(
+                "            P({}) = {} ± {}, F − F({}) = {} ± {}",
+                g.name,
+                fmt(g.probability.value, 4),
+                fmt(g.probability.std_error, 4),
+                r.regions[0].name,
+                fmt(g.delta_f.value, 3),
+                fmt(g.delta_f.std_error, 3)
             );
         }
     }

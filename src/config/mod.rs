@@ -397,6 +397,38 @@ pub struct AnalysisConfig {
     /// frames (default: the first two coordinates); e.g. φ and ψ for a Ramachandran plot.
     #[serde(default)]
     pub scatter: Option<[CollectiveVariable; 2]>,
+    /// Regions of the `scatter` plane (e.g. Ramachandran basins), whose probabilities and
+    /// free energies relative to the first region the reports give with error bars.
+    #[serde(default)]
+    pub regions: Vec<Region>,
+}
+
+/// A box in the plane of the two `scatter` collective variables. Each side is an interval
+/// `[lower, upper]`; `lower > upper` wraps around (the values `≥ lower` or `≤ upper`), as
+/// periodic angles need: `x = [120.0, 0.0]` is φ outside (0°, 120°).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    /// A name for reports.
+    pub name: String,
+    /// Interval of the first scatter CV (all values when omitted).
+    #[serde(default)]
+    pub x: Option<[f64; 2]>,
+    /// Interval of the second scatter CV (all values when omitted).
+    #[serde(default)]
+    pub y: Option<[f64; 2]>,
+}
+
+impl Region {
+    /// Whether the point `(x, y)` of the scatter plane lies in the region.
+    pub fn contains(&self, x: f64, y: f64) -> bool {
+        let inside = |interval: Option<[f64; 2]>, v: f64| match interval {
+            None => true,
+            Some([lower, upper]) if lower <= upper => v >= lower && v <= upper,
+            Some([lower, upper]) => v >= lower || v <= upper,
+        };
+        inside(self.x, x) && inside(self.y, y)
+    }
 }
 
 /// Where results go.
@@ -528,6 +560,26 @@ impl RunConfig {
                 ));
             }
         }
+        if !self.analysis.regions.is_empty() && self.analysis.scatter.is_none() {
+            return Err(bad(
+                "analysis.regions",
+                "regions live in the scatter plane: set analysis.scatter".into(),
+            ));
+        }
+        for (i, r) in self.analysis.regions.iter().enumerate() {
+            if self.analysis.regions[..i].iter().any(|o| o.name == r.name) {
+                return Err(bad(
+                    &format!("analysis.regions[{i}]"),
+                    format!("the name `{}` is used twice", r.name),
+                ));
+            }
+            if r.x.iter().chain(&r.y).flatten().any(|v| !v.is_finite()) {
+                return Err(bad(
+                    &format!("analysis.regions[{i}]"),
+                    "interval bounds must be finite".into(),
+                ));
+            }
+        }
         if !self.analysis.states.is_empty() && self.analysis.cv.is_none() {
             return Err(bad("analysis.states", "needs analysis.cv".into()));
         }
@@ -586,8 +638,8 @@ impl RunConfig {
 }
 
 impl RunConfig {
-    /// What an internal-coordinate flow needs: a spline flow, a molecule with bonds, training
-    /// frames (the normalisation is fitted to them) and no reverse KL.
+    /// What an internal-coordinate flow needs: a spline flow, a molecule with bonds, and
+    /// training frames (the normalisation is fitted to them).
     fn validate_internal(
         &self,
         m: &ModelConfig,
@@ -619,12 +671,6 @@ impl RunConfig {
             return Err((
                 "data",
                 "an internal-coordinate flow fits its normalisation to training frames: add a [data] section".into(),
-            ));
-        }
-        if self.train.as_ref().is_some_and(|t| t.reverse_weight > 0.0) {
-            return Err((
-                "train.reverse_weight",
-                "reverse KL is not available for internal-coordinate flows yet (their Z-matrix map runs outside autograd); use forward KL".into(),
             ));
         }
         Ok(())

@@ -16,14 +16,14 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{ModelKind, RunConfig, System};
+use crate::config::{CollectiveVariable, ModelKind, RunConfig, System};
 use crate::error::{Error, Result};
 use crate::generator::store::{load_flow, load_vae, ModelMetadata};
 use crate::generator::{DeviceChoice, Flow, Generator, TorchScriptGenerator, Vae};
 use crate::io::trajectory::{read_frames, FrameRange, ReadSpec};
 
 pub use inspect::inspect;
-pub use plot::{plot_run, PlotSummary, Scatter};
+pub use plot::{plot_run, PlotSummary, Scatter, Surface};
 pub use reweight::{reweight, ReweightSummary};
 pub use sample::{sample, SampleSummary};
 pub use train::{train, TrainSummary};
@@ -180,6 +180,23 @@ impl Prepared {
         })
     }
 
+    /// Reads every frame of a trajectory this run wrote (all atoms, the system's units).
+    ///
+    /// # Errors
+    /// [`Error::Trajectory`] naming the file.
+    pub fn read_written(&self, path: &Path) -> Result<Vec<f64>> {
+        read_frames(
+            path,
+            &ReadSpec {
+                frames: FrameRange::default(),
+                selection: None,
+                n_particles: self.system.n_particles,
+                spatial_dim: self.system.spatial_dim,
+                length_per_angstrom: self.system.length_per_angstrom,
+            },
+        )
+    }
+
     /// Loads the model named by `[model] file`, checking it was made for this system.
     ///
     /// # Errors
@@ -292,30 +309,37 @@ pub fn plots(prep: &Prepared) -> Result<PlotSummary> {
         Some([a, b]) => (a.label(), b.label()),
         None => ("x₀".to_string(), "x₁".to_string()),
     };
-    let points = |x: &[f64]| -> Vec<(f64, f64)> {
-        let n = x.len() / dim.max(1);
-        let stride = n.div_ceil(20_000).max(1);
+    let plane = |x: &[f64], stride: usize| -> Vec<(f64, f64)> {
         x.chunks_exact(dim)
-            .step_by(stride)
+            .step_by(stride.max(1))
             .map(|c| match &axes {
                 Some([a, b]) => (a.value(c, spatial_dim), b.value(c, spatial_dim)),
                 None => (c[0], c[1]),
             })
             .collect()
     };
+    // Scatters show at most 20 000 points; surfaces use them all.
+    let points = |x: &[f64]| plane(x, (x.len() / dim.max(1)).div_ceil(20_000));
+    let angles = matches!(
+        &axes,
+        Some([
+            CollectiveVariable::Dihedral { .. },
+            CollectiveVariable::Dihedral { .. }
+        ])
+    );
+    let surface = |name: &str, title: &str, points: Vec<(f64, f64)>, log_weights| Surface {
+        name: name.into(),
+        title: title.into(),
+        x_label: labels.0.clone(),
+        y_label: labels.1.clone(),
+        points,
+        log_weights,
+        range: angles.then_some([[-180.0, 180.0], [-180.0, 180.0]]),
+    };
     let mut scatters = Vec::new();
+    let mut surfaces = Vec::new();
     if dim >= 2 && samples.is_file() {
-        let read = read_frames(
-            &samples,
-            &ReadSpec {
-                frames: FrameRange::default(),
-                selection: None,
-                n_particles: prep.system.n_particles,
-                spatial_dim,
-                length_per_angstrom: prep.system.length_per_angstrom,
-            },
-        );
-        if let Ok(x) = read {
+        if let Ok(x) = prep.read_written(&samples) {
             scatters.push(Scatter {
                 name: "samples_2d".into(),
                 title: "Samples (MCMC)".into(),
@@ -323,6 +347,14 @@ pub fn plots(prep: &Prepared) -> Result<PlotSummary> {
                 y_label: labels.1.clone(),
                 points: points(&x),
             });
+            if axes.is_some() {
+                surfaces.push(surface(
+                    "fes_samples",
+                    "Free energy: MCMC samples",
+                    plane(&x, 1),
+                    None,
+                ));
+            }
         }
     }
     if let (Some(data), true) = (&prep.data, dim >= 2) {
@@ -333,8 +365,41 @@ pub fn plots(prep: &Prepared) -> Result<PlotSummary> {
             y_label: labels.1.clone(),
             points: points(data),
         });
+        if axes.is_some() {
+            surfaces.push(surface(
+                "fes_data",
+                "Free energy: training frames (as given)",
+                plane(data, 1),
+                None,
+            ));
+        }
     }
-    plot_run(&prep.run_dir, &scatters)
+    // Generator draws from weights.csv, as drawn and importance-weighted.
+    let weights = axes.as_ref().and_then(|_| {
+        plot::read_columns(
+            &prep.path("weights.csv"),
+            &["scatter_x", "scatter_y", "log_w"],
+        )
+    });
+    if let Some([x, y, log_w]) = weights
+        .and_then(|c| <[Vec<f64>; 3]>::try_from(c).ok())
+        .filter(|[x, ..]| x.iter().any(|v| v.is_finite()))
+    {
+        let points: Vec<(f64, f64)> = x.into_iter().zip(y).collect();
+        surfaces.push(surface(
+            "fes_generator",
+            "Free energy: generator draws (unweighted)",
+            points.clone(),
+            None,
+        ));
+        surfaces.push(surface(
+            "fes_reweighted",
+            "Free energy: generator draws reweighted to exp(−βU)",
+            points,
+            Some(log_w),
+        ));
+    }
+    plot_run(&prep.run_dir, &scatters, &surfaces)
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.

@@ -64,7 +64,7 @@ fn font_available() -> bool {
 }
 
 /// Columns of a CSV file by header name (missing or empty cells are NaN).
-fn read_columns(path: &Path, names: &[&str]) -> Option<Vec<Vec<f64>>> {
+pub(crate) fn read_columns(path: &Path, names: &[&str]) -> Option<Vec<Vec<f64>>> {
     let text = std::fs::read_to_string(path).ok()?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next()?.split(',').collect();
@@ -252,7 +252,7 @@ impl Chart<'_> {
 ///
 /// # Errors
 /// [`Error::Io`] naming the file if a plot cannot be written.
-pub fn plot_run(dir: &Path, scatters: &[Scatter]) -> Result<PlotSummary> {
+pub fn plot_run(dir: &Path, scatters: &[Scatter], surfaces: &[Surface]) -> Result<PlotSummary> {
     let mut summary = PlotSummary::default();
     if !font_available() {
         summary.skipped = Some(
@@ -400,7 +400,158 @@ pub fn plot_run(dir: &Path, scatters: &[Scatter]) -> Result<PlotSummary> {
         }
         .write(dir, &s.name, &mut summary)?;
     }
+    for s in surfaces.iter().filter(|s| !s.points.is_empty()) {
+        s.write(dir, &mut summary)?;
+    }
     Ok(summary)
+}
+
+/// A free-energy surface `F(x, y) = −kT ln p(x, y)` over a plane of two collective variables
+/// (a Ramachandran plot for φ and ψ), from points with optional log-weights (importance
+/// weights of generator draws), drawn as a heat map in units of kT with the lowest bin at 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Surface {
+    /// File stem (`fes_samples` → `fes_samples.png` and `.svg`).
+    pub name: String,
+    /// Title above the plot.
+    pub title: String,
+    /// Horizontal axis label.
+    pub x_label: String,
+    /// Vertical axis label.
+    pub y_label: String,
+    /// The points.
+    pub points: Vec<(f64, f64)>,
+    /// Natural-log weights of the points (None: equal weights).
+    pub log_weights: Option<Vec<f64>>,
+    /// `[[x_lo, x_hi], [y_lo, y_hi]]`; the points' range when None.
+    pub range: Option<[[f64; 2]; 2]>,
+}
+
+/// Bins per axis of a free-energy surface, and the top of its colour scale (kT).
+const SURFACE_BINS: usize = 60;
+const SURFACE_CAP: f64 = 10.0;
+
+impl Surface {
+    /// `F / kT` per bin (row-major, x fastest), NaN where a bin has no weight, with the
+    /// axis ranges used.
+    pub fn free_energies(&self) -> (Vec<f64>, [[f64; 2]; 2]) {
+        let [xr, yr] = self.range.unwrap_or_else(|| {
+            let r = |v: Vec<f64>| range(v.into_iter()).map_or([0.0, 1.0], |(a, b)| [a, b]);
+            [
+                r(self.points.iter().map(|p| p.0).collect()),
+                r(self.points.iter().map(|p| p.1).collect()),
+            ]
+        });
+        let n = SURFACE_BINS;
+        let max_log_w = self
+            .log_weights
+            .as_ref()
+            .map(|w| {
+                w.iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
+            .unwrap_or(0.0);
+        let mut mass = vec![0.0; n * n];
+        for (i, &(x, y)) in self.points.iter().enumerate() {
+            let w = match &self.log_weights {
+                Some(lw) if lw[i].is_finite() => (lw[i] - max_log_w).exp(),
+                Some(_) => 0.0,
+                None => 1.0,
+            };
+            let bin = |v: f64, [lo, hi]: [f64; 2]| {
+                let b = ((v - lo) / (hi - lo) * n as f64).floor();
+                (b >= 0.0 && b < n as f64).then_some(b as usize)
+            };
+            if let (Some(bx), Some(by)) = (bin(x, xr), bin(y, yr)) {
+                mass[by * n + bx] += w;
+            }
+        }
+        let top = mass.iter().copied().fold(0.0, f64::max);
+        let f = mass
+            .iter()
+            .map(|&m| if m > 0.0 { -(m / top).ln() } else { f64::NAN })
+            .collect();
+        (f, [xr, yr])
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn {
+        root.fill(&WHITE).map_err(err)?;
+        let (f, [xr, yr]) = self.free_energies();
+        let mut chart = ChartBuilder::on(&root)
+            .caption(&self.title, (FAMILY, 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(xr[0]..xr[1], yr[0]..yr[1])
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc(&self.x_label)
+            .y_desc(&self.y_label)
+            .label_style((FAMILY, 13))
+            .draw()
+            .map_err(err)?;
+        let n = SURFACE_BINS;
+        let (dx, dy) = ((xr[1] - xr[0]) / n as f64, (yr[1] - yr[0]) / n as f64);
+        chart
+            .draw_series(
+                f.iter()
+                    .enumerate()
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(i, &v)| {
+                        let (bx, by) = ((i % n) as f64, (i / n) as f64);
+                        let corner = |a: f64, b: f64| (xr[0] + a * dx, yr[0] + b * dy);
+                        Rectangle::new(
+                            [corner(bx, by), corner(bx + 1.0, by + 1.0)],
+                            heat_color(v / SURFACE_CAP).filled(),
+                        )
+                    }),
+            )
+            .map_err(err)?;
+        root.draw(&Text::new(
+            format!("F / kT, lowest bin 0: dark 0 … light ≥ {SURFACE_CAP}; white: no weight"),
+            (70, SIZE.1 as i32 - 18),
+            (FAMILY, 13),
+        ))
+        .map_err(err)?;
+        root.present().map_err(err)
+    }
+
+    fn write(&self, dir: &Path, summary: &mut PlotSummary) -> Result<()> {
+        let png = dir.join(format!("{}.png", self.name));
+        let svg = dir.join(format!("{}.svg", self.name));
+        let plot_error = |path: &Path, e: String| Error::Io {
+            path: path.to_owned(),
+            source: std::io::Error::other(format!("cannot draw the plot: {e}")),
+        };
+        self.draw(BitMapBackend::new(&png, SIZE).into_drawing_area())
+            .map_err(|e| plot_error(&png, e))?;
+        self.draw(SVGBackend::new(&svg, SIZE).into_drawing_area())
+            .map_err(|e| plot_error(&svg, e))?;
+        summary.written.push(png);
+        summary.written.push(svg);
+        Ok(())
+    }
+}
+
+/// A perceptual dark-to-light colour ramp (close to viridis) for `t` in [0, 1] (clamped).
+fn heat_color(t: f64) -> RGBColor {
+    const STOPS: [(u8, u8, u8); 5] = [
+        (68, 1, 84),
+        (59, 82, 139),
+        (33, 145, 140),
+        (94, 201, 98),
+        (253, 231, 37),
+    ];
+    let t = t.clamp(0.0, 1.0) * (STOPS.len() - 1) as f64;
+    let k = (t.floor() as usize).min(STOPS.len() - 2);
+    let f = t - k as f64;
+    let mix = |a: u8, b: u8| (a as f64 + f * (b as f64 - a as f64)).round() as u8;
+    let (a, b) = (STOPS[k], STOPS[k + 1]);
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
 /// A 2-D scatter plot: points, axis labels, and the file stem it is written to.
@@ -463,7 +614,7 @@ mod tests {
             y_label: "x₁".into(),
             points: vec![(0.0, 1.0), (1.0, 0.5)],
         };
-        let s = plot_run(d, &[scatter]).unwrap();
+        let s = plot_run(d, &[scatter], &[]).unwrap();
         assert_eq!(s.written.len(), 8, "{s:?}");
         let png = std::fs::read(d.join("free_energy_profile.png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");

@@ -46,6 +46,18 @@ pub struct StateDifference {
     pub delta_f: Value,
 }
 
+/// The weight of a configured region of the scatter plane, and its free energy relative to
+/// the first region.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionEstimate {
+    /// The region's name.
+    pub name: String,
+    /// Its probability under exp(−βU).
+    pub probability: Value,
+    /// `F_region − F_first = −kT ln(P_region / P_first)`, in the potential's energy unit.
+    pub delta_f: Value,
+}
+
 /// One bin of the written profile.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProfileRow {
@@ -82,6 +94,8 @@ pub struct ReweightSummary {
     pub cv_mean: Option<Value>,
     /// Free-energy differences from the first state to each other state.
     pub state_differences: Vec<StateDifference>,
+    /// Probabilities and free energies of the `[analysis] regions`.
+    pub regions: Vec<RegionEstimate>,
     /// The free-energy profile along the CV.
     pub profile: Vec<ProfileRow>,
     /// Per-draw weights.
@@ -149,6 +163,18 @@ pub fn reweight(
             .map(|c| cv.value(c, system.spatial_dim))
             .collect()
     });
+    // The two scatter CVs of every draw (φ, ψ for a Ramachandran plane), for regions and
+    // the free-energy surfaces drawn from weights.csv.
+    let plane: Option<Vec<(f64, f64)>> = prep.config.analysis.scatter.as_ref().map(|[a, b]| {
+        x.chunks_exact(dim)
+            .map(|c| {
+                (
+                    a.value(c, system.spatial_dim),
+                    b.value(c, system.spatial_dim),
+                )
+            })
+            .collect()
+    });
 
     let weights_file = prep.path("weights.csv");
     crate::io::write_atomically(&weights_file, |tmp| {
@@ -157,15 +183,23 @@ pub fn reweight(
         let io = |e| Error::io(tmp)(e);
         writeln!(
             out,
-            "draw,energy,log_q,log_w{}",
-            if cv.is_some() { ",cv" } else { "" }
+            "draw,energy,log_q,log_w{}{}",
+            if cv.is_some() { ",cv" } else { "" },
+            if plane.is_some() {
+                ",scatter_x,scatter_y"
+            } else {
+                ""
+            }
         )
         .map_err(io)?;
         for i in 0..log_q.len() {
-            let cv_text = cv_values
+            let mut cv_text = cv_values
                 .as_ref()
                 .map(|v| format!(",{}", v[i]))
                 .unwrap_or_default();
+            if let Some(p) = &plane {
+                cv_text += &format!(",{},{}", p[i].0, p[i].1);
+            }
             writeln!(
                 out,
                 "{i},{},{},{}{cv_text}",
@@ -257,6 +291,11 @@ pub fn reweight(
         }
     }
 
+    let regions = match &plane {
+        Some(points) => region_estimates(&w, system.beta, points, &prep.config.analysis.regions)?,
+        None => Vec::new(),
+    };
+
     let resampled_file = match cfg.resample {
         Some(n) if n > 0 => {
             let format = &prep.config.output.trajectory_format;
@@ -290,6 +329,7 @@ pub fn reweight(
         exact_log_z: system.exact_log_z,
         cv_mean,
         state_differences,
+        regions,
         profile,
         weights_file,
         resampled_file,
@@ -297,4 +337,37 @@ pub fn reweight(
     };
     write_json(&prep.path("reweight_report.json"), &summary)?;
     Ok(summary)
+}
+
+/// Importance-sampling estimates of the regions' probabilities and free energies.
+fn region_estimates(
+    w: &ImportanceWeights,
+    beta: f64,
+    points: &[(f64, f64)],
+    regions: &[crate::config::Region],
+) -> Result<Vec<RegionEstimate>> {
+    let Some(first) = regions.first() else {
+        return Ok(Vec::new());
+    };
+    let member = |r: &crate::config::Region| -> Vec<bool> {
+        points.iter().map(|&(x, y)| r.contains(x, y)).collect()
+    };
+    let in_first = member(first);
+    regions
+        .iter()
+        .map(|r| {
+            let inside = member(r);
+            let indicator: Vec<f64> = inside.iter().map(|&b| f64::from(u8::from(b))).collect();
+            let p = w.expectation(&indicator)?;
+            let delta_f = match w.free_energy_difference(beta, &in_first, &inside) {
+                Ok(d) => Value::new(d.value, d.std_error),
+                Err(_) => Value::new(f64::NAN, f64::NAN),
+            };
+            Ok(RegionEstimate {
+                name: r.name.clone(),
+                probability: Value::new(p.value, p.std_error),
+                delta_f,
+            })
+        })
+        .collect()
 }

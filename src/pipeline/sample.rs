@@ -38,8 +38,25 @@ pub struct SampleSummary {
     pub cv: Option<ObservableReport>,
     /// Transitions between the configured states (summed over chains).
     pub transitions: Option<Transitions>,
+    /// Probabilities and free energies of the `[analysis] regions`, from the chains.
+    pub regions: Vec<RegionReport>,
     /// Wall time of this invocation, seconds.
     pub seconds: f64,
+}
+
+/// A region's probability and its free energy relative to the first region, from the chains,
+/// with error bars from the integrated autocorrelation time.
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionReport {
+    /// The region's name.
+    pub name: String,
+    /// The fraction of recorded frames in the region.
+    pub probability: Option<ObservableReport>,
+    /// `F_region − F_first = −kT ln(P_region / P_first)`, in the potential's energy unit.
+    pub delta_f: Option<f64>,
+    /// Its standard error: that of the mean of `1_region / P_region − 1_first / P_first`,
+    /// divided by β (the delta method on the chains' series).
+    pub delta_f_std_error: Option<f64>,
 }
 
 /// A summarised observable with JSON-safe numbers.
@@ -350,6 +367,7 @@ pub fn sample(
         }
         _ => None,
     };
+    let regions = region_reports(prep, &trajectory, s.chains)?;
     let summary = SampleSummary {
         trajectory,
         table,
@@ -367,8 +385,66 @@ pub fn sample(
             .as_ref()
             .map(ObservableReport::from),
         transitions,
+        regions,
         seconds: started.elapsed().as_secs_f64(),
     };
     write_json(&prep.path("sample_report.json"), &summary)?;
     Ok(summary)
+}
+
+/// Region estimates from the written samples (read back, so a resumed run counts every frame;
+/// frame f belongs to chain f mod `chains`).
+fn region_reports(prep: &Prepared, trajectory: &Path, chains: usize) -> Result<Vec<RegionReport>> {
+    let regions = &prep.config.analysis.regions;
+    let (Some([a, b]), false) = (&prep.config.analysis.scatter, regions.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let system = &prep.system;
+    let x = prep.read_written(trajectory)?;
+    let dim = system.potential.dim();
+    let points: Vec<(f64, f64)> = x
+        .chunks_exact(dim)
+        .map(|c| {
+            (
+                a.value(c, system.spatial_dim),
+                b.value(c, system.spatial_dim),
+            )
+        })
+        .collect();
+    let per_chain = |f: &dyn Fn(f64, f64) -> f64| -> Vec<Vec<f64>> {
+        let mut series = vec![Vec::new(); chains];
+        for (i, &(px, py)) in points.iter().enumerate() {
+            series[i % chains].push(f(px, py));
+        }
+        series
+    };
+    let indicator = |r: &crate::config::Region| {
+        let r = r.clone();
+        move |px: f64, py: f64| f64::from(u8::from(r.contains(px, py)))
+    };
+    let first = &regions[0];
+    let first_summary = summarize_chains(&per_chain(&indicator(first)));
+    Ok(regions
+        .iter()
+        .map(|r| {
+            let summary = summarize_chains(&per_chain(&indicator(r)));
+            let (p, p_first) = (
+                summary.as_ref().map(|s| s.mean).unwrap_or(f64::NAN),
+                first_summary.as_ref().map(|s| s.mean).unwrap_or(f64::NAN),
+            );
+            let (in_r, in_first) = (indicator(r), indicator(first));
+            let g = per_chain(&|px, py| in_r(px, py) / p - in_first(px, py) / p_first);
+            let beta = system.beta;
+            let valid = p > 0.0 && p_first > 0.0;
+            RegionReport {
+                name: r.name.clone(),
+                probability: summary.as_ref().map(ObservableReport::from),
+                delta_f: valid.then(|| -(p / p_first).ln() / beta).and_then(finite),
+                delta_f_std_error: valid
+                    .then(|| summarize_chains(&g).map(|s| s.std_error / beta))
+                    .flatten()
+                    .and_then(finite),
+            }
+        })
+        .collect())
 }

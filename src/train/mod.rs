@@ -56,6 +56,10 @@ pub struct TrainConfig {
     pub forward_weight: f64,
     /// Weight of the reverse-KL (free-energy) term; needs a potential.
     pub reverse_weight: f64,
+    /// The reverse-KL term joins at this step (0: from the start). Pre-training by maximum
+    /// likelihood first keeps the first reverse-KL batches away from the huge energies of
+    /// random configurations (clashing atoms), and keeps the modes the data shows.
+    pub reverse_from_step: usize,
     /// Inverse temperature of the target exp(−βU) for the reverse-KL term.
     pub beta: f64,
     /// Temperature annealing against mode collapse: the reverse-KL term starts at this
@@ -90,6 +94,7 @@ impl Default for TrainConfig {
             clip_grad_norm: Some(100.0),
             forward_weight: 1.0,
             reverse_weight: 0.0,
+            reverse_from_step: 0,
             beta: 1.0,
             anneal_from_beta: None,
             anneal_steps: 0,
@@ -375,7 +380,7 @@ pub fn train_flow_with_checkpoints(
             terms.forward_nll = Some(nll.double_value(&[]));
             loss = &loss + nll * config.forward_weight;
         }
-        if let Some(p) = potential {
+        if let Some(p) = potential.filter(|_| step >= config.reverse_from_step) {
             match objective::reverse_kl(
                 flow,
                 p,

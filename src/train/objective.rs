@@ -127,12 +127,6 @@ pub(crate) fn reverse_kl(
     rng: &mut ChainRng,
 ) -> Result<std::result::Result<(Tensor, f64), String>> {
     let dim = flow.dim();
-    if flow.config().internal.is_some() {
-        return Err(Error::InvalidArgument {
-            name: "reverse_weight".into(),
-            message: "reverse KL is not available for internal-coordinate flows yet: their Z-matrix map is evaluated in f64 outside autograd, so ∇U cannot reach the layers; train them by forward KL".into(),
-        });
-    }
     let z = flow.latent(batch_size, rng)?;
     let (x, logdet) = flow.forward_t(&z)?;
     let log_q = flow.base_log_prob_t(&z) - logdet;

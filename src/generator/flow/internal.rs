@@ -35,6 +35,7 @@
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
 use crate::molecule::ZMatrix;
@@ -331,9 +332,94 @@ impl InternalCoordinates {
         Ok(unzip_rows(rows, d))
     }
 
+    /// Layer coordinates `u` (`[m, 3n − 6]`, any kind) to Cartesian configurations `x`
+    /// (`[m, 3n]`, float64) in the canonical frame, and per row `log|det ∂x/∂u|` on the fibre,
+    /// `log J_int(q_int) − log|du/dq_int|`: the same map as [`to_cartesian`](Self::to_cartesian),
+    /// written in libtorch so that gradients reach the layers (reverse KL).
+    pub(crate) fn to_cartesian_t(&self, zmatrix: &ZMatrix, u: &Tensor) -> (Tensor, Tensor) {
+        let device = u.device();
+        let u = u.to_kind(Kind::Double);
+        let column = |f: &dyn Fn(&CoordinateNorm) -> f64| {
+            let v: Vec<f64> = self.coordinates.iter().map(f).collect();
+            Tensor::from_slice(&v).to_device(device)
+        };
+        let is = |kind: CoordinateKind| {
+            column(&|c: &CoordinateNorm| f64::from(u8::from(c.kind == kind)))
+        };
+        let (bond, angle, torsion) = (
+            is(CoordinateKind::Bond),
+            is(CoordinateKind::Angle),
+            is(CoordinateKind::Torsion),
+        );
+        let b = self.torsion_bound;
+        // a = s·u + m for bonds and angles; π/B·u + c + π for torsions.
+        let scale = column(&|c: &CoordinateNorm| match c.kind {
+            CoordinateKind::Torsion => PI / b,
+            _ => c.scale,
+        });
+        let shift = column(&|c: &CoordinateNorm| match c.kind {
+            CoordinateKind::Torsion => c.shift + PI,
+            _ => c.shift,
+        });
+        let a = &u * &scale + &shift;
+        // Each kind's formula on every column, kept where it applies; the others are finite.
+        let bond_q = a.clamp(-30.0, 30.0).exp();
+        let angle_q = a.sigmoid() * PI;
+        let torsion_q = (&a + PI).remainder(2.0 * PI) - PI;
+        let q = &bond_q * &bond + &angle_q * &angle + &torsion_q * &torsion;
+        let log_y = a.log_sigmoid() + (-&a).log_sigmoid(); // ln y + ln(1 − y)
+        let log_du = (-(&a) - scale.log()) * &bond
+            + (-(log_y + PI.ln()) - scale.log()) * &angle
+            + torsion.ones_like().g_mul_scalar((b / PI).ln()) * &torsion;
+        let log_j = &a * 2.0 * &bond + angle_q.sin().log() * &angle;
+        let logdet = (log_j - log_du).sum_dim_intlist(1, false, Kind::Double);
+
+        let m = u.size()[0];
+        let coordinate = |k: usize| q.select(1, k as i64).unsqueeze(1);
+        let vector = |v: [f64; 3]| Tensor::from_slice(&v).to_device(device).unsqueeze(0);
+        let mut positions: Vec<Option<Tensor>> = (0..self.n_atoms).map(|_| None).collect();
+        let [ra, rb, rc] = zmatrix.root();
+        // Canonical frame (α = π/2, β = ψ = 0): a at the origin, b along x, c in the x–z plane.
+        let (axis, e_alpha) = (vector([1.0, 0.0, 0.0]), vector([0.0, 0.0, -1.0]));
+        let xa = Tensor::zeros([m, 3], (Kind::Double, device));
+        let xb = &xa + &axis * coordinate(0);
+        let (r_bc, theta) = (coordinate(1), coordinate(2));
+        let xc = &xb + (-(&axis) * theta.cos() + &e_alpha * theta.sin()) * r_bc;
+        positions[ra] = Some(xa);
+        positions[rb] = Some(xb);
+        positions[rc] = Some(xc);
+        for (k, p) in zmatrix.placements().iter().enumerate() {
+            let at = |i: usize| positions[i].as_ref().map(Tensor::shallow_clone);
+            let (Some(xj), Some(xk), Some(xl)) = (at(p.j), at(p.k), at(p.l)) else {
+                unreachable!("a Z-matrix places its references before the atom")
+            };
+            let (r, theta, phi) = (
+                coordinate(3 + 3 * k),
+                coordinate(4 + 3 * k),
+                coordinate(5 + 3 * k),
+            );
+            let unit = |v: Tensor| {
+                let n = v.square().sum_dim_intlist(1, true, Kind::Double).sqrt();
+                v / n
+            };
+            let e1 = unit(&xk - &xj);
+            let mv = &xl - &xk;
+            let e2 = unit(&mv - &e1 * (&mv * &e1).sum_dim_intlist(1, true, Kind::Double));
+            let e3 = e2.cross(&e1, 1);
+            let d = &e1 * theta.cos() + (&e2 * phi.cos() + &e3 * phi.sin()) * theta.sin();
+            positions[p.atom] = Some(xj + d * r);
+        }
+        let atoms: Vec<Tensor> = positions.into_iter().flatten().collect();
+        (
+            Tensor::stack(&atoms, 1).reshape([m, 3 * self.n_atoms as i64]),
+            logdet,
+        )
+    }
+
     /// Layer rows `u` to Cartesian rows `x` in the canonical frame (root atom at the origin,
     /// orientation angles `(π/2, 0, 0)`), and per row `log|det ∂x/∂u|` on the fibre:
     /// `log J_int(q_int) − log|du/dq_int|`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn to_cartesian(
         &self,
         zmatrix: &ZMatrix,

@@ -675,7 +675,7 @@ impl Flow {
     /// Configurations to the coordinates the layers see, with `log|det|` of that map per row
     /// (float64): `Eᵀ x` (dropping the centre of mass, an isometry) with a mean-free base, the
     /// normalised internal coordinates with a Z-matrix (computed in `f64` on the host, outside
-    /// autograd: fine for data, not for reverse KL), `x` otherwise.
+    /// autograd: this direction only ever sees data or fixed states), `x` otherwise.
     fn to_layer_space(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let zeros = || Tensor::zeros([x.size()[0]], (Kind::Double, self.device));
         match (&self.embedding, &self.zmatrix, &self.config.internal) {
@@ -698,11 +698,8 @@ impl Flow {
         match (&self.embedding, &self.zmatrix, &self.config.internal) {
             (Some(e), _, _) => Ok((h.matmul(&e.tr()), zeros())),
             (None, Some(zmatrix), Some(internal)) => {
-                let (x, logdet) = internal.to_cartesian(zmatrix, &tensor_to_vec(h)?)?;
-                Ok((
-                    batch_to_tensor(&x, self.config.dim, self.kind, self.device)?,
-                    self.host_to_tensor(&logdet)?,
-                ))
+                let (x, logdet) = internal.to_cartesian_t(zmatrix, h);
+                Ok((x.to_kind(self.kind), logdet))
             }
             _ => Ok((h.shallow_clone(), zeros())),
         }
@@ -714,8 +711,8 @@ impl Flow {
             .map_err(Error::torch("copying log-determinants to the model"))
     }
 
-    /// `(x, log|det J_f(z)|)` for a latent batch, differentiable in the layers (not through
-    /// the internal-coordinate map, see [`to_layer_space`](Self::to_layer_space)).
+    /// `(x, log|det J_f(z)|)` for a latent batch, differentiable (with internal coordinates,
+    /// through the Z-matrix map too: reverse KL works).
     pub(crate) fn forward_t(&self, z: &Tensor) -> Result<(Tensor, Tensor)> {
         let mut h = z.shallow_clone();
         let mut logdet = Tensor::zeros([z.size()[0]], (Kind::Double, self.device));

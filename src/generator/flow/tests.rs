@@ -466,3 +466,25 @@ fn internal_coordinate_flows_refuse_layers_that_leave_the_torsion_interval() {
     let err = config.validate().unwrap_err().to_string();
     assert!(err.contains("uniform_cdf"), "{err}");
 }
+
+#[test]
+fn the_libtorch_zmatrix_map_equals_the_f64_reference() {
+    let _torch = crate::generator::torch_lock();
+    let (bonds, frames) = branched_molecule();
+    let internal = InternalCoordinates::fit(8, &bonds, &frames, 4.0).unwrap();
+    let zmatrix = internal.zmatrix().unwrap();
+    let (u, _) = internal
+        .to_layer_space(&zmatrix, &frames[..24 * 50])
+        .unwrap();
+    let (x_ref, ld_ref) = internal.to_cartesian(&zmatrix, &u).unwrap();
+    let u_t = Tensor::from_slice(&u).reshape([50, 18]);
+    let (x_t, ld_t) = internal.to_cartesian_t(&zmatrix, &u_t);
+    let x_t = Vec::<f64>::try_from(&x_t.flatten(0, -1)).unwrap();
+    let ld_t = Vec::<f64>::try_from(&ld_t).unwrap();
+    for (a, b) in x_t.iter().zip(&x_ref) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+    for (a, b) in ld_t.iter().zip(&ld_ref) {
+        assert!((a - b).abs() < 1e-10, "{a} vs {b}");
+    }
+}
