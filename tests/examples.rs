@@ -12,7 +12,9 @@ fn every_example_config_is_valid() {
         if path.extension().is_some_and(|e| e == "toml") {
             let config = RunConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
             if let Some(t) = config.data.as_ref().and_then(|d| d.trajectory.as_ref()) {
-                assert!(t.is_file(), "{}: {} missing", path.display(), t.display());
+                for t in t.paths() {
+                    assert!(t.is_file(), "{}: {} missing", path.display(), t.display());
+                }
             }
             seen += 1;
         }

@@ -659,7 +659,7 @@ impl Flow {
             return Ok(());
         }
         let x = batch_to_tensor(x, self.config.dim, self.kind, self.device)?;
-        let (mut h, _) = self.to_layer_space(&x)?;
+        let (mut h, _) = self.configurations_to_layer_space(&x)?;
         tch::no_grad(|| {
             for layer in self.layers.iter_mut().rev() {
                 if let Layer::ActNorm(a) = layer {
@@ -676,7 +676,7 @@ impl Flow {
     /// (float64): `Eᵀ x` (dropping the centre of mass, an isometry) with a mean-free base, the
     /// normalised internal coordinates with a Z-matrix (computed in `f64` on the host, outside
     /// autograd: this direction only ever sees data or fixed states), `x` otherwise.
-    fn to_layer_space(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+    fn configurations_to_layer_space(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let zeros = || Tensor::zeros([x.size()[0]], (Kind::Double, self.device));
         match (&self.embedding, &self.zmatrix, &self.config.internal) {
             (Some(e), _, _) => Ok((x.matmul(e), zeros())),
@@ -691,9 +691,9 @@ impl Flow {
         }
     }
 
-    /// The inverse of [`to_layer_space`](Self::to_layer_space), with `log|det|` of this
+    /// The inverse of [`configurations_to_layer_space`](Self::configurations_to_layer_space), with `log|det|` of this
     /// direction.
-    fn from_layer_space(&self, h: &Tensor) -> Result<(Tensor, Tensor)> {
+    fn layer_space_to_configurations(&self, h: &Tensor) -> Result<(Tensor, Tensor)> {
         let zeros = || Tensor::zeros([h.size()[0]], (Kind::Double, self.device));
         match (&self.embedding, &self.zmatrix, &self.config.internal) {
             (Some(e), _, _) => Ok((h.matmul(&e.tr()), zeros())),
@@ -721,13 +721,13 @@ impl Flow {
             h = next;
             logdet = &logdet + ld;
         }
-        let (x, ld) = self.from_layer_space(&h)?;
+        let (x, ld) = self.layer_space_to_configurations(&h)?;
         Ok((x, logdet + ld))
     }
 
     /// `(z, log|det J_{f⁻¹}(x)|)`, differentiable in the layers.
     pub(crate) fn inverse_t(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
-        let (mut z, mut logdet) = self.to_layer_space(x)?;
+        let (mut z, mut logdet) = self.configurations_to_layer_space(x)?;
         for layer in self.layers.iter().rev() {
             let (next, ld) = layer.inverse(&z);
             z = next;
