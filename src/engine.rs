@@ -17,8 +17,9 @@
 //!   kept or the proposal it accepted costs no `log_prob` evaluation. Only a state that came
 //!   from the host's own moves needs one, and a batch of those is evaluated in one call.
 //! - For a mean-free flow (particle systems), each draw is moved to the centre of mass of the
-//!   state it replaces, so the proposal keeps the host's centre of mass (see
-//!   [`move_to_centre_of_mass_of`]).
+//!   state it replaces, so the proposal keeps the host's centre of mass; for an
+//!   internal-coordinate flow (molecules), it takes the state's position and orientation (see
+//!   [`Generator::place_like`]).
 //!
 //! A host loop, with its own double-well energy and its own random walk:
 //!

@@ -156,7 +156,7 @@ struct Chart<'a> {
     y_range: Option<(f64, f64)>,
 }
 
-impl Chart<'_> {
+impl Plot for Chart<'_> {
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn {
         root.fill(&WHITE).map_err(err)?;
         let xs = self
@@ -228,6 +228,11 @@ impl Chart<'_> {
         }
         root.present().map_err(err)
     }
+}
+
+/// A plot that can be drawn on any plotters backend.
+trait Plot {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn;
 
     /// Writes `<stem>.png` and `<stem>.svg`.
     fn write(&self, dir: &Path, stem: &str, summary: &mut PlotSummary) -> Result<()> {
@@ -401,7 +406,7 @@ pub fn plot_run(dir: &Path, scatters: &[Scatter], surfaces: &[Surface]) -> Resul
         .write(dir, &s.name, &mut summary)?;
     }
     for s in surfaces.iter().filter(|s| !s.points.is_empty()) {
-        s.write(dir, &mut summary)?;
+        s.write(dir, &s.name, &mut summary)?;
     }
     Ok(summary)
 }
@@ -475,7 +480,9 @@ impl Surface {
             .collect();
         (f, [xr, yr])
     }
+}
 
+impl Plot for Surface {
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn {
         root.fill(&WHITE).map_err(err)?;
         let (f, [xr, yr]) = self.free_energies();
@@ -518,22 +525,6 @@ impl Surface {
         ))
         .map_err(err)?;
         root.present().map_err(err)
-    }
-
-    fn write(&self, dir: &Path, summary: &mut PlotSummary) -> Result<()> {
-        let png = dir.join(format!("{}.png", self.name));
-        let svg = dir.join(format!("{}.svg", self.name));
-        let plot_error = |path: &Path, e: String| Error::Io {
-            path: path.to_owned(),
-            source: std::io::Error::other(format!("cannot draw the plot: {e}")),
-        };
-        self.draw(BitMapBackend::new(&png, SIZE).into_drawing_area())
-            .map_err(|e| plot_error(&png, e))?;
-        self.draw(SVGBackend::new(&svg, SIZE).into_drawing_area())
-            .map_err(|e| plot_error(&svg, e))?;
-        summary.written.push(png);
-        summary.written.push(svg);
-        Ok(())
     }
 }
 

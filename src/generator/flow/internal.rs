@@ -78,6 +78,9 @@ pub struct InternalCoordinates {
     pub bonds: Vec<(usize, usize)>,
     /// The root chain `a–b–c` of the Z-matrix.
     pub root: [usize; 3],
+    /// Every placement `[atom, j, k, l]` in order: loading checks that the Z-matrix rebuilt
+    /// from `bonds` and `root` is this one, so a model never meets a different layout.
+    pub placements: Vec<[usize; 4]>,
     /// One entry per internal coordinate, in Z-matrix order.
     pub coordinates: Vec<CoordinateNorm>,
     /// Torsions live on `[−B, B)` in layer space; the spline couplings' `tail_bound`.
@@ -189,6 +192,7 @@ impl InternalCoordinates {
             n_atoms,
             bonds: bonds.to_vec(),
             root: zmatrix.root(),
+            placements: placement_rows(&zmatrix),
             coordinates,
             torsion_bound,
         };
@@ -217,11 +221,10 @@ impl InternalCoordinates {
     /// [`Error::InvalidArgument`] naming what is wrong.
     pub fn validate(&self) -> Result<()> {
         let zmatrix = self.zmatrix()?;
-        if zmatrix.root() != self.root {
-            return Err(invalid(format!(
-                "root {:?} is not a bonded chain",
-                self.root
-            )));
+        if placement_rows(&zmatrix) != self.placements {
+            return Err(invalid(
+                "the Z-matrix built from these bonds and root places atoms differently from the one recorded (a model from another boltzgen version?)".into(),
+            ));
         }
         let expected = layout(self.n_atoms);
         if self.coordinates.len() != expected.len() {
@@ -453,6 +456,14 @@ impl InternalCoordinates {
         x_new.copy_from_slice(&zmatrix.to_cartesian(&q)?);
         Ok(())
     }
+}
+
+fn placement_rows(zmatrix: &ZMatrix) -> Vec<[usize; 4]> {
+    zmatrix
+        .placements()
+        .iter()
+        .map(|p| [p.atom, p.j, p.k, p.l])
+        .collect()
 }
 
 fn unzip_rows(rows: Vec<(Vec<f64>, f64)>, width: usize) -> (Vec<f64>, Vec<f64>) {

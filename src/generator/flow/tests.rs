@@ -18,6 +18,18 @@ fn perturb(flow: &Flow, scale: f64) {
     });
 }
 
+/// A float64 flow with a single layer.
+fn one_layer(dim: usize, layer: LayerSpec) -> FlowConfig {
+    FlowConfig {
+        dim,
+        layers: vec![layer],
+        base: BaseSpec::StandardNormal,
+        activation: Activation::Tanh,
+        precision: Precision::Float64,
+        internal: None,
+    }
+}
+
 fn configs(dim: usize) -> Vec<(&'static str, FlowConfig)> {
     let f64cfg = |c: FlowConfig| c.with_precision(Precision::Float64);
     let mut perm: Vec<usize> = (0..dim).collect();
@@ -25,70 +37,41 @@ fn configs(dim: usize) -> Vec<(&'static str, FlowConfig)> {
     vec![
         (
             "affine",
-            f64cfg(FlowConfig {
+            one_layer(
                 dim,
-                layers: vec![LayerSpec::AffineCoupling {
+                LayerSpec::AffineCoupling {
                     transformed: vec![0],
                     hidden: vec![8],
                     scale_bound: 2.0,
-                }],
-                base: BaseSpec::StandardNormal,
-                activation: Activation::Tanh,
-                precision: Precision::Float64,
-                internal: None,
-            }),
+                },
+            ),
         ),
         (
             "spline",
-            f64cfg(FlowConfig {
+            one_layer(
                 dim,
-                layers: vec![LayerSpec::SplineCoupling {
+                LayerSpec::SplineCoupling {
                     transformed: vec![1, 2],
                     hidden: vec![8],
                     bins: 6,
                     tail_bound: 3.0,
-                }],
-                base: BaseSpec::StandardNormal,
-                activation: Activation::Tanh,
-                precision: Precision::Float64,
-                internal: None,
-            }),
+                },
+            ),
         ),
-        (
-            "actnorm",
-            f64cfg(FlowConfig {
-                dim,
-                layers: vec![LayerSpec::ActNorm],
-                base: BaseSpec::StandardNormal,
-                activation: Activation::Tanh,
-                precision: Precision::Float64,
-                internal: None,
-            }),
-        ),
+        ("actnorm", one_layer(dim, LayerSpec::ActNorm)),
         (
             "permutation",
-            f64cfg(FlowConfig {
-                dim,
-                layers: vec![LayerSpec::Permutation { order: perm }],
-                base: BaseSpec::StandardNormal,
-                activation: Activation::Tanh,
-                precision: Precision::Float64,
-                internal: None,
-            }),
+            one_layer(dim, LayerSpec::Permutation { order: perm }),
         ),
         (
             "uniform_cdf",
-            f64cfg(FlowConfig {
+            one_layer(
                 dim,
-                layers: vec![LayerSpec::UniformCdf {
+                LayerSpec::UniformCdf {
                     transformed: vec![0, 2],
                     bound: 2.5,
-                }],
-                base: BaseSpec::StandardNormal,
-                activation: Activation::Tanh,
-                precision: Precision::Float64,
-                internal: None,
-            }),
+                },
+            ),
         ),
         ("real_nvp", f64cfg(FlowConfig::real_nvp(dim, 4, &[16, 16]))),
         (
@@ -461,10 +444,18 @@ fn internal_coordinate_flows_refuse_layers_that_leave_the_torsion_interval() {
     config.layers.push(LayerSpec::ActNorm);
     let err = config.validate().unwrap_err().to_string();
     assert!(err.contains("layers[3]"), "{err}");
-    let mut config = FlowConfig::internal_spline(internal, 2, &[8], 4);
+    let mut config = FlowConfig::internal_spline(internal.clone(), 2, &[8], 4);
     config.layers.remove(0);
     let err = config.validate().unwrap_err().to_string();
     assert!(err.contains("uniform_cdf"), "{err}");
+    // A recorded layout that the bonds no longer produce.
+    let mut moved = internal;
+    moved.placements.swap(0, 1);
+    let err = FlowConfig::internal_spline(moved, 2, &[8], 4)
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("places atoms differently"), "{err}");
 }
 
 #[test]
