@@ -291,6 +291,7 @@ impl InternalCoordinates {
     }
 
     /// The inverse of [`normalise`](Self::normalise); returns `log|du/dq_int|` at the result.
+    #[cfg(test)]
     fn denormalise(&self, u: &[f64], q_int: &mut [f64]) -> f64 {
         let b = self.torsion_bound;
         let mut log_derivative = 0.0;
@@ -422,7 +423,8 @@ impl InternalCoordinates {
     /// Layer rows `u` to Cartesian rows `x` in the canonical frame (root atom at the origin,
     /// orientation angles `(π/2, 0, 0)`), and per row `log|det ∂x/∂u|` on the fibre:
     /// `log J_int(q_int) − log|du/dq_int|`.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// (The f64 reference that the libtorch map is tested against.)
+    #[cfg(test)]
     pub(crate) fn to_cartesian(
         &self,
         zmatrix: &ZMatrix,
