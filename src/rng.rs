@@ -45,6 +45,8 @@ pub enum Purpose {
     Resampling = 4,
     /// Exact samples of reference potentials used as training data.
     ExactSamples = 5,
+    /// Local relaxation of training frames, one stream per frame.
+    Relaxation = 6,
 }
 
 /// A stream for work outside the chains (starting points, reweighting draws, bootstrap),

@@ -118,7 +118,8 @@ fn openmm_systems_refuse_wrong_units_and_missing_files() {
 /// A short internal-coordinate run through the CLI, as `examples/ala2.toml` does it at full
 /// length: a spline flow over Z-matrix coordinates trained on frames of both trajectories
 /// (maximum likelihood, then with the energy), flow moves mixed with one-atom moves at 300 K,
-/// direct draws reweighted, region probabilities and free-energy surfaces reported.
+/// direct draws reweighted, region probabilities and free-energy surfaces reported. It also
+/// takes one frame range per file and relaxes the 1 000 K frames first (`[data] relax`).
 #[test]
 fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,7 +127,15 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
     let data = Path::new(ROOT).join("examples/data");
     let config = example
         .replace("\"data/", &format!("\"{}/", data.display()))
-        .replace("frames = \"0:20000\"", "frames = \"0:20000:20\"")
+        // One range per file, and the 1 000 K frames cooled to 300 K before training.
+        .replace(
+            "frames = \"0:20000\"",
+            &format!(
+                "frames = [\"0:20000:20\", \"0:20000:20\"]\n\
+                 relax = {{ steps = 300, step = 0.005, files = [\"{}/ala2/md_1000K.dcd\"] }}",
+                data.display()
+            ),
+        )
         .replace("steps = 4000", "steps = 120")
         .replace("reverse_from_step = 1500", "reverse_from_step = 80")
         .replace("layers = 9", "layers = 3")
@@ -135,6 +144,7 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
         .replace("steps = 5000", "steps = 400")
         .replace("draws = 100000", "draws = 4000");
     assert!(config.contains("coordinates = \"internal\""));
+    assert!(config.contains("relax = { steps = 300"));
     std::fs::write(dir.path().join("ala2.toml"), &config).unwrap();
     let out = boltzgen(&["run", "ala2.toml", "-o", "run", "--quiet"], dir.path());
     assert!(
@@ -146,6 +156,16 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("run").join(name)).unwrap())
             .unwrap()
     };
+    // The 1 000 K frames (1 000 of them, every 20th) were cooled before training; the
+    // 300 K ones were left as read.
+    let relaxation = &read("train_report.json")["summary"]["relaxation"];
+    assert_eq!(relaxation["frames"], 1000, "{relaxation}");
+    let before = relaxation["mean_energy_before"].as_f64().unwrap();
+    let after = relaxation["mean_energy_after"].as_f64().unwrap();
+    assert!(
+        before > 100.0 && after < before - 50.0,
+        "1000 K frames average U ≈ 130 kJ/mol and cool by far more than 50: {relaxation}"
+    );
     let model = read("model.json");
     let internal = &model["model"]["internal"];
     assert_eq!(internal["n_atoms"], 22, "{model}");
@@ -227,6 +247,21 @@ fn internal_coordinates_and_regions_refuse_what_they_cannot_use() {
                 md.display()
             ),
             "missing_1000K.dcd",
+        ),
+        (
+            format!("{molecule}{data}relax = {{ steps = 10, step = 0.005, files = [\"hot.dcd\"] }}\n"),
+            "data.relax.files[0]",
+        ),
+        (
+            format!("{molecule}{data}relax = {{ steps = 0, step = 0.005 }}\n"),
+            "data.relax.steps",
+        ),
+        (
+            format!(
+                "{molecule}[data]\ntrajectory = \"{}\"\nframes = [\"0:10\", \"0:20\"]\n",
+                md.display()
+            ),
+            "data.frames",
         ),
     ];
     for (i, (text, mention)) in cases.iter().enumerate() {

@@ -374,6 +374,12 @@ fn finish(
             t.seconds,
             fmt(t.final_loss, 4)
         );
+        if let Some(r) = &t.relaxation {
+            println!(
+                "            relaxed {} frames first: mean U {:.3} → {:.3}, acceptance {:.3}",
+                r.frames, r.mean_energy_before, r.mean_energy_after, r.acceptance
+            );
+        }
     }
     if let Some(s) = sampled {
         let moves: Vec<String> = s

@@ -57,19 +57,68 @@ pub struct RunConfig {
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// The trajectory file (any format chemfiles reads), relative to the config file, or a
-    /// list of them (their frames are concatenated, `frames` and `selection` apply to each).
+    /// list of them (their frames are concatenated, `selection` applies to each, `frames` to each unless it is a list).
     #[serde(default)]
     pub trajectory: Option<Trajectories>,
     /// Instead of a trajectory: this many exact samples of the potential (double_well,
     /// many_well, gmm40, gaussian), for benchmarks against a perfect data set.
     #[serde(default)]
     pub exact_samples: Option<usize>,
-    /// Frames as `start:stop:stride` (Python slice rules, no negatives); all by default.
+    /// Frames as `start:stop:stride` (Python slice rules, no negatives), for every file or
+    /// one range per trajectory file; all by default.
     #[serde(default)]
-    pub frames: Option<String>,
+    pub frames: Option<FrameRanges>,
     /// A chemfiles selection (`"name Ar"`, `"index < 13"`); all atoms by default.
     #[serde(default)]
     pub selection: Option<String>,
+    /// Cool the training frames to the system's temperature before training, by local
+    /// one-particle Metropolis moves from each frame (see [`crate::mcmc::relax`]). Meant for
+    /// frames from a hotter run: they keep its coverage of slow coordinates and gain the
+    /// target's bond and angle distributions. Plots and starting points use the frames as read.
+    #[serde(default)]
+    pub relax: Option<RelaxSpec>,
+}
+
+/// `[data] relax = { steps = 1000, step = 0.005 }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelaxSpec {
+    /// Metropolis steps per frame (each moves one particle).
+    pub steps: usize,
+    /// Initial step size per coordinate, in the system's length unit; adapted throughout.
+    pub step: f64,
+    /// The acceptance rate the step adapts towards (0.4 by default).
+    #[serde(default = "default_relax_acceptance")]
+    pub target_acceptance: f64,
+    /// Relax only the frames of these trajectory files (each one of `[data] trajectory`,
+    /// relative to the config file): typically the hot run's. All files by default.
+    #[serde(default)]
+    pub files: Option<Vec<PathBuf>>,
+}
+
+fn default_relax_acceptance() -> f64 {
+    0.4
+}
+
+/// `frames = "0:1000"` for every trajectory file, or `frames = ["0:20000", "0:20000:4"]`, one
+/// per file (to take fewer frames of a hot run than of the target-temperature one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum FrameRanges {
+    /// The same range for every file.
+    All(String),
+    /// One range per file, in the order of `trajectory`.
+    PerFile(Vec<String>),
+}
+
+impl FrameRanges {
+    /// The range text for file `index`.
+    pub fn for_file(&self, index: usize) -> Option<&str> {
+        match self {
+            FrameRanges::All(f) => Some(f),
+            FrameRanges::PerFile(v) => v.get(index).map(String::as_str),
+        }
+    }
 }
 
 /// One trajectory file or several.
@@ -503,6 +552,16 @@ impl RunConfig {
                 }
             }
         }
+        let relax_files = self.data.as_mut().and_then(|d| d.relax.as_mut());
+        for f in relax_files
+            .and_then(|r| r.files.as_mut())
+            .into_iter()
+            .flatten()
+        {
+            if f.is_relative() {
+                *f = base.join(&*f);
+            }
+        }
         if let Some(m) = &mut self.model {
             if let Some(f) = &mut m.file {
                 if f.is_relative() {
@@ -538,6 +597,55 @@ impl RunConfig {
                         "data",
                         "give either trajectory or exact_samples (a positive count)".into(),
                     ))
+                }
+            }
+            if let (Some(FrameRanges::PerFile(f)), Some(t)) = (&d.frames, &d.trajectory) {
+                if f.len() != t.paths().len() {
+                    return Err(bad(
+                        "data.frames",
+                        format!(
+                            "{} ranges for {} trajectory files: give one per file, or one string for all",
+                            f.len(),
+                            t.paths().len()
+                        ),
+                    ));
+                }
+            }
+            let files = d.trajectory.as_ref().map(|t| t.paths().len()).unwrap_or(0);
+            for i in 0..files {
+                if let Some(Err(m)) = d
+                    .frames
+                    .as_ref()
+                    .and_then(|f| f.for_file(i))
+                    .map(|f| f.parse::<crate::io::trajectory::FrameRange>())
+                {
+                    return Err(bad("data.frames", m));
+                }
+            }
+            if let Some(r) = &d.relax {
+                if r.steps == 0 {
+                    return Err(bad("data.relax.steps", "must be positive".into()));
+                }
+                if !(r.step > 0.0 && r.step.is_finite()) {
+                    return Err(bad(
+                        "data.relax.step",
+                        format!("must be positive, got {}", r.step),
+                    ));
+                }
+                if !(r.target_acceptance > 0.0 && r.target_acceptance < 1.0) {
+                    return Err(bad(
+                        "data.relax.target_acceptance",
+                        format!("must lie in (0, 1), got {}", r.target_acceptance),
+                    ));
+                }
+                let trajectories = d.trajectory.as_ref().map(|t| t.paths()).unwrap_or(&[]);
+                for (i, f) in r.files.iter().flatten().enumerate() {
+                    if !trajectories.contains(f) {
+                        return Err(bad(
+                            &format!("data.relax.files[{i}]"),
+                            format!("{} is not one of [data] trajectory", f.display()),
+                        ));
+                    }
                 }
             }
         }

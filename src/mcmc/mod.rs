@@ -6,6 +6,7 @@
 //!   [`run_chain`] or from a host's own Monte Carlo loop;
 //! - [`vae_move`]: the VAE proposal in the extended space (x, z) and its Gibbs refresh;
 //! - [`adapt`]: burn-in step-size adaptation;
+//! - [`relax`]: cooling hot training frames to the target temperature with local moves;
 //! - [`sampler`]: many chains in parallel, learned moves served in batches from buffers,
 //!   checkpoints that resume bit for bit.
 
@@ -13,6 +14,7 @@ pub mod accept;
 pub mod adapt;
 pub mod chain;
 pub mod proposal;
+pub mod relax;
 pub mod sampler;
 pub mod vae_move;
 
@@ -22,6 +24,7 @@ pub use chain::{run_chain, ChainState, MoveStats};
 pub use proposal::{
     FlowIndependence, LatentWalk, Mala, ParticleWalk, Proposal, Proposed, RandomWalk,
 };
+pub use relax::{relax_frames, RelaxConfig, RelaxReport};
 pub use sampler::{
     ChainRun, Learned, MoveCounts, MoveKind, MoveReport, MoveSpec, SampleRun, Sampler,
     SamplerConfig,

@@ -90,6 +90,9 @@ pub struct Prepared {
     pub system: System,
     /// Training frames, `[n × dim]`, when `[data]` is given.
     pub data: Option<Vec<f64>>,
+    /// Where the frames of `data` came from: each trajectory file with its number of frames,
+    /// in order (empty for exact samples).
+    pub data_files: Vec<(PathBuf, usize)>,
     /// The run directory.
     pub run_dir: PathBuf,
     /// The seed in force.
@@ -121,6 +124,7 @@ impl Prepared {
             },
             other => other,
         })?;
+        let mut data_files = Vec::new();
         let data = match &config.data {
             Some(d) if d.exact_samples.is_some() => {
                 let draw = system.exact_sampler.as_ref().ok_or_else(|| Error::Config {
@@ -137,24 +141,33 @@ impl Prepared {
                     key: "data.trajectory".into(),
                     message: "required (or exact_samples)".into(),
                 })?;
-                let frames: FrameRange = match &d.frames {
-                    Some(f) => f.parse().map_err(|m: String| Error::Config {
-                        file: config_path.to_owned(),
-                        key: "data.frames".into(),
-                        message: m,
-                    })?,
-                    None => FrameRange::default(),
-                };
-                let spec = ReadSpec {
-                    frames,
-                    selection: d.selection.clone(),
-                    n_particles: system.n_particles,
-                    spatial_dim: system.spatial_dim,
-                    length_per_angstrom: system.length_per_angstrom,
-                };
                 let mut all = Vec::new();
-                for trajectory in trajectories.paths() {
-                    all.extend(read_frames(trajectory, &spec)?);
+                for (i, trajectory) in trajectories.paths().iter().enumerate() {
+                    let frames: FrameRange = match d.frames.as_ref().map(|f| f.for_file(i)) {
+                        Some(Some(f)) => f.parse().map_err(|m: String| Error::Config {
+                            file: config_path.to_owned(),
+                            key: "data.frames".into(),
+                            message: m,
+                        })?,
+                        Some(None) => {
+                            return Err(Error::Config {
+                                file: config_path.to_owned(),
+                                key: "data.frames".into(),
+                                message: format!("no range for {}", trajectory.display()),
+                            })
+                        }
+                        None => FrameRange::default(),
+                    };
+                    let spec = ReadSpec {
+                        frames,
+                        selection: d.selection.clone(),
+                        n_particles: system.n_particles,
+                        spatial_dim: system.spatial_dim,
+                        length_per_angstrom: system.length_per_angstrom,
+                    };
+                    let frames = read_frames(trajectory, &spec)?;
+                    data_files.push((trajectory.clone(), frames.len() / system.potential.dim()));
+                    all.extend(frames);
                 }
                 Some(all)
             }
@@ -176,6 +189,7 @@ impl Prepared {
             config_path: config_path.to_owned(),
             system,
             data,
+            data_files,
             run_dir,
         })
     }

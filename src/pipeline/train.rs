@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::generator::flow::InternalCoordinates;
 use crate::generator::store::{save_flow, save_vae, ModelMetadata, SystemTag};
 use crate::generator::{Flow, FlowConfig, Vae, VaeConfig};
+use crate::mcmc::{relax_frames, RelaxConfig, RelaxReport};
 use crate::train::{
     train_flow_with_checkpoints, train_vae, CheckpointPolicy, StepReport, TrainConfig,
     TrainObserver, TrainReport, VaeObjective,
@@ -34,6 +35,9 @@ pub struct TrainSummary {
     pub stopped_early: bool,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// What `[data] relax` did to the training frames, when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relaxation: Option<RelaxReport>,
 }
 
 struct Observer<'a> {
@@ -58,7 +62,7 @@ impl TrainObserver for Observer<'_> {
     }
 }
 
-fn build_model(prep: &Prepared, m: &ModelConfig) -> Result<Model> {
+fn build_model(prep: &Prepared, m: &ModelConfig, frames: Option<&[f64]>) -> Result<Model> {
     let dim = prep.system.potential.dim();
     let bad = |key: &str, message: String| Error::Config {
         file: prep.config_path.clone(),
@@ -70,7 +74,7 @@ fn build_model(prep: &Prepared, m: &ModelConfig) -> Result<Model> {
         ModelKind::NeuralSpline if m.coordinates == Coordinates::Internal => {
             // Checked with the config: a molecule with bonds, and training frames.
             let bonds = prep.system.bonds.as_deref().unwrap_or_default();
-            let frames = prep.data.as_deref().unwrap_or_default();
+            let frames = frames.unwrap_or_default();
             let internal =
                 InternalCoordinates::fit(prep.system.n_particles, bonds, frames, m.tail_bound)
                     .map_err(|e| bad("model.coordinates", e.to_string()))?;
@@ -104,6 +108,69 @@ fn build_model(prep: &Prepared, m: &ModelConfig) -> Result<Model> {
             Model::Vae(Vae::new(c, prep.device).map_err(|e| bad("model", e.to_string()))?)
         }
     })
+}
+
+/// The frames to train on: `prep.data`, relaxed at the system's temperature when `[data]
+/// relax` asks for it (the frames of the files it names, or all).
+fn training_frames(
+    prep: &Prepared,
+    progress: &mut dyn Progress,
+) -> Result<(Option<Vec<f64>>, Option<RelaxReport>)> {
+    let spec = prep.config.data.as_ref().and_then(|d| d.relax.as_ref());
+    let (Some(frames), Some(spec)) = (&prep.data, spec) else {
+        return Ok((prep.data.clone(), None));
+    };
+    let mut frames = frames.clone();
+    let dim = prep.system.potential.dim();
+    // Exact samples have no files: they are one block.
+    let blocks = if prep.data_files.is_empty() {
+        vec![(prep.config_path.clone(), frames.len() / dim.max(1))]
+    } else {
+        prep.data_files.clone()
+    };
+    let mut total: Option<RelaxReport> = None;
+    let mut first = 0;
+    for (index, (file, n)) in blocks.iter().enumerate() {
+        let rows = first * dim..(first + n) * dim;
+        first += n;
+        if !spec.files.as_ref().is_none_or(|f| f.contains(file)) {
+            continue;
+        }
+        progress.note(&format!(
+            "relaxing the {n} frames of {} by {} local steps each at β = {}",
+            file.display(),
+            spec.steps,
+            prep.system.beta
+        ));
+        let config = RelaxConfig {
+            steps: spec.steps,
+            step: spec.step,
+            spatial_dim: prep.system.spatial_dim,
+            target_acceptance: spec.target_acceptance,
+            // Each file its own streams.
+            seed: prep.seed.wrapping_add(index as u64),
+        };
+        let report = relax_frames(
+            &mut frames[rows],
+            prep.system.potential.as_ref(),
+            prep.system.beta,
+            &config,
+        )
+        .map_err(|e| Error::Config {
+            file: prep.config_path.clone(),
+            key: "data.relax".into(),
+            message: format!("{}: {e}", file.display()),
+        })?;
+        progress.note(&format!(
+            "  mean U {:.3} → {:.3}, acceptance {:.3}",
+            report.mean_energy_before, report.mean_energy_after, report.acceptance
+        ));
+        total = Some(match total {
+            None => report,
+            Some(t) => t.merge(&report),
+        });
+    }
+    Ok((Some(frames), total))
 }
 
 fn write_loss_csv(path: &std::path::Path, report: &TrainReport) -> Result<()> {
@@ -173,6 +240,7 @@ pub fn train(
                 best_validation_nll: None,
                 stopped_early: false,
                 seconds: started.elapsed().as_secs_f64(),
+                relaxation: None,
             },
         ));
     };
@@ -188,9 +256,11 @@ pub fn train(
             "forward KL needs training frames: add a [data] section",
         ));
     }
+    let (data, relaxation) = training_frames(prep, progress)?;
+    let data = data.as_deref();
     let mut model = match prep.load_model_file()? {
         Some(model) => model,
-        None => build_model(prep, m)?,
+        None => build_model(prep, m, data)?,
     };
     let mut observer = Observer { progress };
     let potential = (config.reverse_weight > 0.0).then_some(prep.system.potential.as_ref());
@@ -203,7 +273,7 @@ pub fn train(
             };
             train_flow_with_checkpoints(
                 flow,
-                prep.data.as_deref(),
+                data,
                 potential,
                 &config,
                 &mut observer,
@@ -211,7 +281,7 @@ pub fn train(
             )?
         }
         Model::Vae(vae) => {
-            let data = prep.data.as_deref().ok_or_else(|| {
+            let data = data.ok_or_else(|| {
                 missing("data", "a VAE is trained on frames: add a [data] section")
             })?;
             train_vae(vae, data, &config, &VaeObjective::default(), &mut observer)?
@@ -233,6 +303,7 @@ pub fn train(
         best_validation_nll: report.best_validation_nll.and_then(finite),
         stopped_early: report.stopped_early,
         seconds: started.elapsed().as_secs_f64(),
+        relaxation,
     };
     write_json(
         &prep.path("train_report.json"),
