@@ -60,7 +60,17 @@ pub fn auxiliary_stream(seed: u64, purpose: Purpose) -> ChainRng {
 
 /// Streams `0..n` of `seed`, made with one jump each.
 pub fn streams(seed: u64, n: usize) -> Vec<ChainRng> {
-    let mut rng = ChainRng::seed_from_u64(seed);
+    jumped(ChainRng::seed_from_u64(seed), n)
+}
+
+/// `n` streams for one purpose outside the chains (one per training frame, say): the
+/// [`auxiliary_stream`] of `(seed, purpose)` and its successive jumps.
+pub fn auxiliary_streams(seed: u64, purpose: Purpose, n: usize) -> Vec<ChainRng> {
+    jumped(auxiliary_stream(seed, purpose), n)
+}
+
+/// `rng` and its first `n − 1` jumps.
+fn jumped(mut rng: ChainRng, n: usize) -> Vec<ChainRng> {
     (0..n)
         .map(|_| {
             let current = rng.clone();

@@ -96,6 +96,19 @@ pub struct RelaxSpec {
     pub files: Option<Vec<PathBuf>>,
 }
 
+impl RelaxSpec {
+    /// The relaxation settings for particles of `spatial_dim` coordinates and streams of `seed`.
+    pub fn settings(&self, spatial_dim: usize, seed: u64) -> crate::mcmc::RelaxConfig {
+        crate::mcmc::RelaxConfig {
+            steps: self.steps,
+            step: self.step,
+            spatial_dim,
+            target_acceptance: self.target_acceptance,
+            seed,
+        }
+    }
+}
+
 fn default_relax_acceptance() -> f64 {
     0.4
 }
@@ -626,18 +639,14 @@ impl RunConfig {
                 if r.steps == 0 {
                     return Err(bad("data.relax.steps", "must be positive".into()));
                 }
-                if !(r.step > 0.0 && r.step.is_finite()) {
-                    return Err(bad(
-                        "data.relax.step",
-                        format!("must be positive, got {}", r.step),
-                    ));
-                }
-                if !(r.target_acceptance > 0.0 && r.target_acceptance < 1.0) {
-                    return Err(bad(
-                        "data.relax.target_acceptance",
-                        format!("must lie in (0, 1), got {}", r.target_acceptance),
-                    ));
-                }
+                r.settings(system.spatial_dim, 0)
+                    .validate(dim)
+                    .map_err(|e| match e {
+                        Error::InvalidArgument { name, message } => {
+                            bad(&format!("data.relax.{name}"), message)
+                        }
+                        other => bad("data.relax", other.to_string()),
+                    })?;
                 let trajectories = d.trajectory.as_ref().map(|t| t.paths()).unwrap_or(&[]);
                 for (i, f) in r.files.iter().flatten().enumerate() {
                     if !trajectories.contains(f) {

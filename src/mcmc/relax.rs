@@ -21,7 +21,7 @@ use super::accept::{accept, log_acceptance};
 use super::adapt::StepAdapter;
 use super::proposal::particle_walk;
 use crate::error::{Error, Result};
-use crate::rng::{auxiliary_stream, ChainRng, Purpose};
+use crate::rng::{auxiliary_streams, ChainRng, Purpose};
 
 /// How to relax frames.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,6 +36,38 @@ pub struct RelaxConfig {
     pub target_acceptance: f64,
     /// Seed of the per-frame streams.
     pub seed: u64,
+}
+
+impl RelaxConfig {
+    /// Checks the settings for a system of `dim` coordinates.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] naming the field (`spatial_dim`, `step`,
+    /// `target_acceptance`).
+    pub fn validate(&self, dim: usize) -> Result<()> {
+        let bad = |name: &str, message: String| {
+            Err(Error::InvalidArgument {
+                name: name.into(),
+                message,
+            })
+        };
+        if self.spatial_dim == 0 || dim % self.spatial_dim != 0 {
+            return bad(
+                "spatial_dim",
+                format!("{} does not divide {dim} coordinates", self.spatial_dim),
+            );
+        }
+        if !(self.step > 0.0 && self.step.is_finite()) {
+            return bad("step", format!("must be positive, got {}", self.step));
+        }
+        if !(self.target_acceptance > 0.0 && self.target_acceptance < 1.0) {
+            return bad(
+                "target_acceptance",
+                format!("must lie in (0, 1), got {}", self.target_acceptance),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// What relaxing did, averaged over frames.
@@ -91,10 +123,6 @@ pub fn relax_frames(
     config: &RelaxConfig,
 ) -> Result<RelaxReport> {
     let dim = potential.dim();
-    let bad = |name: &str, message: String| Error::InvalidArgument {
-        name: name.into(),
-        message,
-    };
     if dim == 0 || frames.len() % dim != 0 {
         return Err(Error::Dimension {
             what: "frames to relax".into(),
@@ -102,33 +130,9 @@ pub fn relax_frames(
             got: frames.len(),
         });
     }
-    if config.spatial_dim == 0 || dim % config.spatial_dim != 0 {
-        return Err(bad(
-            "spatial_dim",
-            format!("{} does not divide {dim} coordinates", config.spatial_dim),
-        ));
-    }
-    if !(config.step > 0.0 && config.step.is_finite()) {
-        return Err(bad(
-            "step",
-            format!("must be positive, got {}", config.step),
-        ));
-    }
-    if !(config.target_acceptance > 0.0 && config.target_acceptance < 1.0) {
-        return Err(bad(
-            "target_acceptance",
-            format!("must lie in (0, 1), got {}", config.target_acceptance),
-        ));
-    }
+    config.validate(dim)?;
     let n = frames.len() / dim;
-    let mut rng = auxiliary_stream(config.seed, Purpose::Relaxation);
-    let streams: Vec<ChainRng> = (0..n)
-        .map(|_| {
-            let current = rng.clone();
-            rng.jump();
-            current
-        })
-        .collect();
+    let streams = auxiliary_streams(config.seed, Purpose::Relaxation, n);
     let per_frame: Vec<FrameOutcome> = frames
         .par_chunks_mut(dim)
         .zip(streams)

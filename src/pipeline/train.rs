@@ -1,5 +1,6 @@
 //! `boltzgen train`: build (or load) a generator, train it, save it with its report.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -12,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::generator::flow::InternalCoordinates;
 use crate::generator::store::{save_flow, save_vae, ModelMetadata, SystemTag};
 use crate::generator::{Flow, FlowConfig, Vae, VaeConfig};
-use crate::mcmc::{relax_frames, RelaxConfig, RelaxReport};
+use crate::mcmc::{relax_frames, RelaxReport};
 use crate::train::{
     train_flow_with_checkpoints, train_vae, CheckpointPolicy, StepReport, TrainConfig,
     TrainObserver, TrainReport, VaeObjective,
@@ -110,15 +111,19 @@ fn build_model(prep: &Prepared, m: &ModelConfig, frames: Option<&[f64]>) -> Resu
     })
 }
 
+/// Training frames (borrowed when used as read) and what relaxing them did.
+type TrainingFrames<'a> = (Option<Cow<'a, [f64]>>, Option<RelaxReport>);
+
 /// The frames to train on: `prep.data`, relaxed at the system's temperature when `[data]
 /// relax` asks for it (the frames of the files it names, or all).
-fn training_frames(
-    prep: &Prepared,
+fn training_frames<'a>(
+    prep: &'a Prepared,
     progress: &mut dyn Progress,
-) -> Result<(Option<Vec<f64>>, Option<RelaxReport>)> {
+) -> Result<TrainingFrames<'a>> {
     let spec = prep.config.data.as_ref().and_then(|d| d.relax.as_ref());
     let (Some(frames), Some(spec)) = (&prep.data, spec) else {
-        return Ok((prep.data.clone(), None));
+        // Nothing to relax: train on the frames as read, without a copy.
+        return Ok((prep.data.as_deref().map(Cow::Borrowed), None));
     };
     let mut frames = frames.clone();
     let dim = prep.system.potential.dim();
@@ -142,14 +147,11 @@ fn training_frames(
             spec.steps,
             prep.system.beta
         ));
-        let config = RelaxConfig {
-            steps: spec.steps,
-            step: spec.step,
-            spatial_dim: prep.system.spatial_dim,
-            target_acceptance: spec.target_acceptance,
-            // Each file its own streams.
-            seed: prep.seed.wrapping_add(index as u64),
-        };
+        // Each file its own streams.
+        let config = spec.settings(
+            prep.system.spatial_dim,
+            prep.seed.wrapping_add(index as u64),
+        );
         let report = relax_frames(
             &mut frames[rows],
             prep.system.potential.as_ref(),
@@ -170,7 +172,7 @@ fn training_frames(
             Some(t) => t.merge(&report),
         });
     }
-    Ok((Some(frames), total))
+    Ok((Some(Cow::Owned(frames)), total))
 }
 
 fn write_loss_csv(path: &std::path::Path, report: &TrainReport) -> Result<()> {
