@@ -8,7 +8,7 @@ source scripts/env.sh
 cargo build --release --bench reverse_kl_many_well
 bin=$(ls -t target/release/deps/reverse_kl_many_well-* | grep -v '\.d$' | head -1)
 echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), $(date -u +%F)"
-for round in 1 2; do
+for round in $(seq "${ROUNDS:-2}"); do
     "$bin"
     python benches/python/normflows_many_well.py
 done

@@ -76,6 +76,11 @@ fn forward_kl_recovers_a_gaussian() {
     );
 }
 
+/// With the library's recipe against mode-seeking (temperature annealing from β = 0.1 over
+/// the first half). Checked on seeds 0–9 (`tch::manual_seed` and `TrainConfig::seed`): Kish
+/// ESS 0.82–0.99. Without annealing the same budget failed 2 seeds in 10 with libtorch's Adam
+/// arithmetic and 4 in 10 with the host-side update (ESS 0.003–0.22), and which seeds failed
+/// changed with rounding alone (Adam amplifies it), so a pass at one seed said little.
 #[test]
 fn reverse_kl_on_the_double_well_reaches_ess_one_half() {
     let _torch = boltzgen::generator::torch_lock();
@@ -95,6 +100,8 @@ fn reverse_kl_on_the_double_well_reaches_ess_one_half() {
         },
         forward_weight: 0.0,
         reverse_weight: 1.0,
+        anneal_from_beta: Some(0.1),
+        anneal_steps: 750,
         ..TrainConfig::default()
     };
     let report = train_flow(&mut flow, None, Some(&target), &config, &mut NoObserver).unwrap();

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, nn::Module, Tensor};
 
+use super::flow::ParamGrads;
+
 /// Non-linearity between the hidden layers of a conditioner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -14,6 +16,15 @@ pub enum Activation {
     Tanh,
     /// x · sigmoid(x).
     Silu,
+}
+
+/// What the hand-written backward pass of an [`Mlp`] needs from its forward pass.
+#[derive(Debug)]
+pub(crate) struct MlpTape {
+    /// The input of each linear layer (the first is the network's input).
+    inputs: Vec<Tensor>,
+    /// The pre-activation output of each hidden layer.
+    pre_activations: Vec<Tensor>,
 }
 
 /// A multilayer perceptron whose last layer starts at zero, so that every coupling layer
@@ -58,6 +69,66 @@ impl Mlp {
             })
             .collect();
         Self { layers, activation }
+    }
+
+    /// [`forward`](Self::forward) without autograd, keeping what
+    /// [`backward_taped`](Self::backward_taped) needs: the input of every linear layer and
+    /// the pre-activations of the hidden ones.
+    pub(crate) fn forward_taped(&self, x: &Tensor) -> (Tensor, MlpTape) {
+        let mut inputs = Vec::with_capacity(self.layers.len());
+        let mut pre_activations = Vec::with_capacity(self.layers.len() - 1);
+        let mut h = x.shallow_clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            let a = layer.forward(&h);
+            inputs.push(h);
+            if i + 1 < self.layers.len() {
+                h = match self.activation {
+                    Activation::LeakyRelu => a.leaky_relu(),
+                    Activation::Tanh => a.tanh(),
+                    Activation::Silu => a.silu(),
+                };
+                pre_activations.push(a);
+            } else {
+                h = a;
+            }
+        }
+        (
+            h,
+            MlpTape {
+                inputs,
+                pre_activations,
+            },
+        )
+    }
+
+    /// Reverse-mode pass through the network: given `∂L/∂output`, pushes `(parameter,
+    /// ∂L/∂parameter)` for every weight and bias onto `grads` and returns `∂L/∂input`.
+    pub(crate) fn backward_taped(
+        &self,
+        tape: MlpTape,
+        grad_output: Tensor,
+        grads: &mut ParamGrads,
+    ) -> Tensor {
+        let mut g = grad_output;
+        for (i, layer) in self.layers.iter().enumerate().rev() {
+            let input = &tape.inputs[i];
+            // y = x Wᵀ + b: ∂W = gᵀ x, ∂b = Σ_rows g, ∂x = g W.
+            grads.push(&layer.ws, g.tr().mm(input));
+            if let Some(bias) = &layer.bs {
+                grads.push(bias, g.sum_dim_intlist(0, false, g.kind()));
+            }
+            g = g.mm(&layer.ws);
+            if i > 0 {
+                // Through the activation that made this layer's input from the
+                // pre-activation of the layer below.
+                g = match self.activation {
+                    Activation::LeakyRelu => input.leaky_relu_backward(&g, 0.01, true),
+                    Activation::Tanh => Tensor::tanh_backward(&g, input),
+                    Activation::Silu => tape.pre_activations[i - 1].silu_backward(&g),
+                };
+            }
+        }
+        g
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {

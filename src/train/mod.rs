@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use crate::error::{Error, Result};
+use crate::generator::flow::ParamGrads;
 use crate::generator::{Flow, Generator};
 use crate::rng::{stream, ChainRng};
 
@@ -368,30 +369,24 @@ pub fn train_flow_with_checkpoints(
     };
     observer.on_start(config.steps);
 
+    let mut energies = objective::BatchEnergies::default();
     for step in state.next_step..config.steps {
         let lr = config.learning_rate_at(step);
         state.adam.set_lr(lr);
 
         let mut terms = objective::Terms::default();
-        let mut loss = Tensor::zeros([], (tch::Kind::Double, flow.device()));
+        let mut loss = StepLoss::default();
         if let Some(d) = &data {
             let batch = d.batch(config.batch_size, &mut state.rng);
             let nll = objective::forward_kl(flow, &batch)?;
             terms.forward_nll = Some(nll.double_value(&[]));
-            loss = &loss + nll * config.forward_weight;
+            loss.add(StepLoss::autograd(nll * config.forward_weight));
         }
         if let Some(p) = potential.filter(|_| step >= config.reverse_from_step) {
-            match objective::reverse_kl(
-                flow,
-                p,
-                config.beta_at(step),
-                config.regularizer.as_ref(),
-                config.batch_size,
-                &mut state.rng,
-            )? {
-                Ok((surrogate, free_energy)) => {
-                    terms.reverse_free_energy = Some(free_energy);
-                    loss = &loss + surrogate * config.reverse_weight;
+            match objective::reverse_kl(flow, p, config, step, &mut energies, &mut state.rng)? {
+                Ok(reverse) => {
+                    terms.reverse_free_energy = Some(reverse.free_energy);
+                    loss.add(reverse.loss);
                 }
                 Err(why) => terms.problem = Some(why),
             }
@@ -399,7 +394,7 @@ pub fn train_flow_with_checkpoints(
 
         let outcome = guarded_step(
             &mut state.adam,
-            &loss,
+            loss,
             terms.problem.take(),
             &terms.describe(),
             config,
@@ -477,6 +472,42 @@ pub(crate) struct GuardedStep {
     pub(crate) skipped: bool,
 }
 
+/// The loss of one step: its value, the part autograd differentiates, and gradients written
+/// out by hand (the taped reverse-KL pass). The gradient of the step is the sum of both.
+#[derive(Default)]
+pub(crate) struct StepLoss {
+    pub(crate) value: f64,
+    pub(crate) autograd: Option<Tensor>,
+    pub(crate) taped: Option<ParamGrads>,
+}
+
+impl StepLoss {
+    /// A scalar loss tensor for autograd.
+    pub(crate) fn autograd(loss: Tensor) -> Self {
+        Self {
+            value: loss.double_value(&[]),
+            autograd: Some(loss),
+            taped: None,
+        }
+    }
+
+    /// Adds another term.
+    pub(crate) fn add(&mut self, other: StepLoss) {
+        self.value += other.value;
+        self.autograd = match (self.autograd.take(), other.autograd) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        self.taped = match (self.taped.take(), other.taped) {
+            (Some(mut a), Some(b)) => {
+                a.extend(b);
+                Some(a)
+            }
+            (a, b) => a.or(b),
+        };
+    }
+}
+
 /// Back-propagates `loss` and takes the Adam step, unless `problem` is already set or the loss
 /// or the gradient is not finite: such steps change nothing, are counted as skipped, and after
 /// `max_bad_steps` in a row stop training with [`Error::Training`] naming the step and the
@@ -484,7 +515,7 @@ pub(crate) struct GuardedStep {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn guarded_step(
     adam: &mut Adam,
-    loss: &Tensor,
+    loss: StepLoss,
     mut problem: Option<String>,
     describe: &str,
     config: &TrainConfig,
@@ -492,13 +523,13 @@ pub(crate) fn guarded_step(
     report: &mut TrainReport,
     consecutive_bad: &mut usize,
 ) -> Result<GuardedStep> {
-    let loss_value = loss.double_value(&[]);
+    let loss_value = loss.value;
     if problem.is_none() && !loss_value.is_finite() {
         problem = Some(format!("the loss is {loss_value} ({describe})"));
     }
     let mut grad_norm = f64::NAN;
     if problem.is_none() {
-        grad_norm = adam.compute_gradients(loss);
+        grad_norm = adam.compute_gradients(loss)?;
         if !grad_norm.is_finite() {
             problem = Some(format!("the gradient norm is {grad_norm} ({describe})"));
         }

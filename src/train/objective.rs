@@ -1,10 +1,10 @@
 //! The loss terms: forward KL on data and the reverse-KL surrogate with Rust forces.
 
-use boltzgen_potentials::{EnergyRegularizer, Potential};
+use boltzgen_potentials::Potential;
 use rand::seq::SliceRandom;
 use tch::{Kind, Tensor};
 
-use super::random_row;
+use super::{random_row, StepLoss, TrainConfig};
 use crate::error::{Error, Result};
 use crate::generator::tensor::{batch_to_tensor, tensor_to_vec};
 use crate::generator::{Flow, Generator};
@@ -109,41 +109,114 @@ pub(crate) fn forward_kl(flow: &Flow, batch: &[f64]) -> Result<Tensor> {
     Ok(-flow.log_prob_t(&x)?.mean(Kind::Double))
 }
 
-/// The reverse-KL surrogate and the true free-energy value of a batch of flow draws.
+/// Evaluates `U` and `∇U` for reverse-KL batches, in parallel only where that pays.
 ///
-/// Draw `x = f_θ(z)`, evaluate `U` and `g = ∇U` in Rust, and return
+/// rayon's workers keep spinning for a while after a parallel loop, and libtorch's OpenMP
+/// threads do the same after each operator: on a machine with few cores the two pools then
+/// take the cores from each other. For cheap potentials (the toy targets: microseconds per
+/// batch) that contention cost 1–2 ms per training step on 2 cores, far more than the
+/// parallel loop saved (BENCHMARKS.md, "Reverse-KL training speed"). So the first batch is
+/// evaluated row by row and timed; later batches go to rayon only if it took longer than
+/// [`PARALLEL_ENERGY_THRESHOLD`]. Results do not depend on the choice (rows are independent).
+#[derive(Debug, Default)]
+pub(crate) struct BatchEnergies {
+    parallel: Option<bool>,
+}
+
+/// Sequential batch time above which training evaluates energies with rayon.
+const PARALLEL_ENERGY_THRESHOLD: std::time::Duration = std::time::Duration::from_millis(4);
+
+impl BatchEnergies {
+    fn evaluate(
+        &mut self,
+        potential: &dyn Potential,
+        xs: &[f64],
+        u: &mut [f64],
+        g: &mut [f64],
+    ) -> boltzgen_potentials::Result<()> {
+        if self.parallel == Some(true) {
+            return potential.energies_and_gradients(xs, u, g);
+        }
+        let dim = potential.dim();
+        let start = std::time::Instant::now();
+        for (i, ((x, ui), gi)) in xs
+            .chunks_exact(dim)
+            .zip(u.iter_mut())
+            .zip(g.chunks_exact_mut(dim))
+            .enumerate()
+        {
+            *ui = potential.energy_and_gradient(x, gi).map_err(|e| {
+                boltzgen_potentials::PotentialError::InBatch {
+                    index: i,
+                    source: Box::new(e),
+                }
+            })?;
+        }
+        if self.parallel.is_none() {
+            self.parallel = Some(start.elapsed() > PARALLEL_ENERGY_THRESHOLD);
+        }
+        Ok(())
+    }
+}
+
+/// One batch of the reverse-KL term: its loss (value and gradient) and the free energy.
+pub(crate) struct ReverseKl {
+    /// `weight · mean[β ⟨x, stopgrad(g)⟩ + log q_θ(x)]`, with its gradient.
+    pub(crate) loss: StepLoss,
+    /// `mean[β U(x) + log q(x)]` with the raw U (what the report shows).
+    pub(crate) free_energy: f64,
+}
+
+/// The reverse-KL term of a batch of `config.batch_size` flow draws at the inverse
+/// temperature of `step`, scaled by `weight = config.reverse_weight`.
+///
+/// Draw `x = f_θ(z)`, evaluate `U` and `g = ∇U` in Rust, and minimise
 /// `mean[β ⟨x, stopgrad(g)⟩ + log q_θ(x)]`, whose gradient in θ equals that of
 /// `mean[β U(x) + log q_θ(x)]` (reparameterisation: ∂U/∂θ = ⟨∇U, ∂x/∂θ⟩). With a regulariser
 /// the surrogate uses `U_reg` and its slope; the reported value always uses the raw U.
+///
+/// Flows made of affine couplings, ActNorm and permutations take the hand-written backward
+/// pass (`Flow::backward_taped`, with `∂L/∂x = weight β g / n` and `∂L/∂log|det J| =
+/// −weight / n`); others build the surrogate for autograd. Both give the same gradient.
 ///
 /// The inner `Err(reason)` means the batch is unusable (a non-finite draw or energy) and the
 /// step should be skipped; the outer error is a real failure.
 pub(crate) fn reverse_kl(
     flow: &Flow,
     potential: &dyn Potential,
-    beta: f64,
-    regularizer: Option<&EnergyRegularizer>,
-    batch_size: usize,
+    config: &TrainConfig,
+    step: usize,
+    energies: &mut BatchEnergies,
     rng: &mut ChainRng,
-) -> Result<std::result::Result<(Tensor, f64), String>> {
+) -> Result<std::result::Result<ReverseKl, String>> {
+    let beta = config.beta_at(step);
+    let (batch_size, weight) = (config.batch_size, config.reverse_weight);
     let dim = flow.dim();
     let z = flow.latent(batch_size, rng)?;
-    let (x, logdet) = flow.forward_t(&z)?;
+    let taped = flow.has_taped_backward();
+    let (x, logdet, tape) = if taped {
+        let (x, logdet, tape) = flow.forward_taped(&z)?;
+        (x, logdet, Some(tape))
+    } else {
+        let (x, logdet) = flow.forward_t(&z)?;
+        (x, logdet, None)
+    };
     let log_q = flow.base_log_prob_t(&z) - logdet;
     let x_host = tensor_to_vec(&x.detach())?;
     let mut u = vec![0.0; batch_size];
     let mut g = vec![0.0; batch_size * dim];
-    if let Err(e) = potential.energies_and_gradients(&x_host, &mut u, &mut g) {
+    if let Err(e) = energies.evaluate(potential, &x_host, &mut u, &mut g) {
         return Ok(Err(format!("reverse KL: {e}")));
     }
     let log_q_host = tensor_to_vec(&log_q.detach())?;
+    let n = batch_size as f64;
     let free_energy = u
         .iter()
         .zip(&log_q_host)
         .map(|(u, lq)| beta * u + lq)
         .sum::<f64>()
-        / batch_size as f64;
-    if let Some(reg) = regularizer {
+        / n;
+    if let Some(reg) = &config.regularizer {
         for (ui, gi) in u.iter_mut().zip(g.chunks_exact_mut(dim)) {
             let (_, slope) = reg.apply(*ui);
             gi.iter_mut().for_each(|v| *v *= slope);
@@ -160,20 +233,46 @@ pub(crate) fn reverse_kl(
             i / dim
         )));
     }
-    let g = Tensor::f_from_slice(&g)
-        .and_then(|t| t.f_reshape([batch_size as i64, dim as i64]))
-        .and_then(|t| t.f_to_kind(x.kind()))
-        .and_then(|t| t.f_to_device(x.device()))
-        .map_err(Error::torch("copying forces to the model"))?;
-    let surrogate =
-        ((&x * &g).sum_dim_intlist(1, false, Kind::Double) * beta + log_q).mean(Kind::Double);
-    Ok(Ok((surrogate, free_energy)))
+    let to_model = |values: &[f64]| {
+        Tensor::f_from_slice(values)
+            .and_then(|t| t.f_reshape([batch_size as i64, dim as i64]))
+            .and_then(|t| t.f_to_kind(x.kind()))
+            .and_then(|t| t.f_to_device(x.device()))
+            .map_err(Error::torch("copying forces to the model"))
+    };
+    let loss = match tape {
+        Some(tape) => {
+            let surrogate = x_host
+                .iter()
+                .zip(&g)
+                .map(|(x, g)| beta * x * g)
+                .chain(log_q_host.iter().copied())
+                .sum::<f64>()
+                / n;
+            let scale = weight * beta / n;
+            let grad_x: Vec<f64> = g.iter().map(|v| v * scale).collect();
+            let grads = flow.backward_taped(tape, &to_model(&grad_x)?, -weight / n)?;
+            StepLoss {
+                value: weight * surrogate,
+                autograd: None,
+                taped: Some(grads),
+            }
+        }
+        None => {
+            let g = to_model(&g)?;
+            let surrogate = ((&x * &g).sum_dim_intlist(1, false, Kind::Double) * beta + log_q)
+                .mean(Kind::Double);
+            StepLoss::autograd(surrogate * weight)
+        }
+    };
+    Ok(Ok(ReverseKl { loss, free_energy }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generator::{DeviceChoice, FlowConfig, Precision};
+    use crate::generator::{DeviceChoice, FlowConfig, LayerSpec, Precision};
+    use crate::train::adam::Adam;
     use boltzgen_potentials::DoubleWell2D;
 
     /// The double well written again in torch, so autograd can differentiate βU + log q
@@ -183,63 +282,76 @@ mod tests {
         a.pow_tensor_scalar(4) - a.square() * 6.0 + &a + b.square() * 0.5
     }
 
+    /// The reverse-KL term's gradient (through the surrogate, by autograd for a spline flow
+    /// and by the hand-written pass for a RealNVP) equals autograd's gradient of
+    /// `weight · mean[βU + log q]` with U written in torch.
     #[test]
     fn surrogate_gradient_equals_autograd_gradient() {
         let _torch = crate::generator::torch_lock();
-        tch::manual_seed(1);
-        let flow = Flow::new(
-            FlowConfig::neural_spline(2, 3, &[16], 6, 3.0).with_precision(Precision::Float64),
-            DeviceChoice::Cpu,
-        )
-        .unwrap();
-        // A random, non-identity model.
-        tch::no_grad(|| {
-            for mut v in flow.var_store().trainable_variables() {
-                let noise = v.randn_like() * 0.2;
-                let _ = v.f_add_(&noise);
-            }
-        });
-        let beta = 0.7;
-        let grads = |use_surrogate: bool| -> Vec<Tensor> {
-            let mut rng = stream(4, 0);
-            for mut v in flow.var_store().trainable_variables() {
-                let mut g = v.grad();
-                if g.defined() {
-                    let _ = g.zero_();
+        let spline = FlowConfig::neural_spline(2, 3, &[16], 6, 3.0);
+        let mut real_nvp = FlowConfig::real_nvp(2, 4, &[16, 16]);
+        real_nvp
+            .layers
+            .insert(2, LayerSpec::Permutation { order: vec![1, 0] });
+        for (name, config, taped) in [("spline", spline, false), ("real_nvp", real_nvp, true)] {
+            tch::manual_seed(1);
+            let flow =
+                Flow::new(config.with_precision(Precision::Float64), DeviceChoice::Cpu).unwrap();
+            assert_eq!(flow.has_taped_backward(), taped, "{name}");
+            // A random, non-identity model.
+            tch::no_grad(|| {
+                for mut v in flow.var_store().trainable_variables() {
+                    let noise = v.randn_like() * 0.2;
+                    let _ = v.f_add_(&noise);
                 }
-                let _ = &mut v;
-            }
-            let loss = if use_surrogate {
-                reverse_kl(&flow, &DoubleWell2D::default(), beta, None, 64, &mut rng)
+            });
+            let mut adam = Adam::new(flow.var_store().variables().into_iter().collect(), 1e-3);
+            let (beta, weight) = (0.7, 1.3);
+            let mut gradient = |use_surrogate: bool| -> Tensor {
+                let mut rng = stream(4, 0);
+                let loss = if use_surrogate {
+                    let config = TrainConfig {
+                        beta,
+                        reverse_weight: weight,
+                        batch_size: 64,
+                        ..TrainConfig::default()
+                    };
+                    let reverse = reverse_kl(
+                        &flow,
+                        &DoubleWell2D::default(),
+                        &config,
+                        0,
+                        &mut BatchEnergies::default(),
+                        &mut rng,
+                    )
                     .unwrap()
-                    .unwrap()
-                    .0
-            } else {
-                let z = flow.latent(64, &mut rng).unwrap();
-                let (x, logdet) = flow.forward_t(&z).unwrap();
-                let log_q = flow.base_log_prob_t(&z) - logdet;
-                (torch_double_well(&x) * beta + log_q).mean(Kind::Double)
+                    .unwrap();
+                    assert_eq!(reverse.loss.taped.is_some(), taped, "{name}");
+                    reverse.loss
+                } else {
+                    let z = flow.latent(64, &mut rng).unwrap();
+                    let (x, logdet) = flow.forward_t(&z).unwrap();
+                    let log_q = flow.base_log_prob_t(&z) - logdet;
+                    StepLoss::autograd(
+                        (torch_double_well(&x) * beta + log_q).mean(Kind::Double) * weight,
+                    )
+                };
+                adam.compute_gradients(loss).unwrap();
+                adam.gradient().unwrap().copy()
             };
-            loss.backward();
-            flow.var_store()
-                .trainable_variables()
-                .iter()
-                .map(|v| v.grad().copy())
-                .collect()
-        };
-        let surrogate = grads(true);
-        let direct = grads(false);
-        let mut max_diff: f64 = 0.0;
-        let mut max_grad: f64 = 0.0;
-        for (a, b) in surrogate.iter().zip(&direct) {
-            max_diff = max_diff.max((a - b).abs().max().double_value(&[]));
-            max_grad = max_grad.max(b.abs().max().double_value(&[]));
+            let surrogate = gradient(true);
+            let direct = gradient(false);
+            let max_grad = direct.abs().max().double_value(&[]);
+            let max_diff = (&surrogate - &direct).abs().max().double_value(&[]);
+            assert!(
+                max_grad > 1e-3,
+                "{name}: the check needs non-trivial gradients"
+            );
+            assert!(
+                max_diff < 1e-10 * (1.0 + max_grad),
+                "{name}: surrogate and autograd gradients differ by {max_diff}"
+            );
         }
-        assert!(max_grad > 1e-3, "the check needs non-trivial gradients");
-        assert!(
-            max_diff < 1e-10 * (1.0 + max_grad),
-            "surrogate and autograd gradients differ by {max_diff}"
-        );
     }
 }
 
@@ -257,7 +369,11 @@ mod profile {
     #[ignore]
     fn profile_reverse_kl_step() {
         let _torch = crate::generator::torch_lock();
-        tch::set_num_threads(2);
+        let threads = std::env::var("PROFILE_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        tch::set_num_threads(threads);
         tch::manual_seed(0);
         let layers = (0..8)
             .map(|k| LayerSpec::AffineCoupling {
@@ -282,28 +398,38 @@ mod profile {
         let target = ManyWell::new(32).unwrap();
         let mut adam = Adam::new(flow.var_store().variables().into_iter().collect(), 1e-3);
         let mut rng = stream(0, 0);
-        let (mut t_lat, mut t_fwd, mut t_u, mut t_back, mut t_step) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let (mut t_lat, mut t_fwd, mut t_u, mut t_back, mut t_grad, mut t_step) =
+            (0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
         let reps = 200;
+        let mut energies = BatchEnergies::default();
         for _ in 0..reps {
             let t = Instant::now();
             let z = flow.latent(256, &mut rng).unwrap();
             t_lat += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let (x, logdet) = flow.forward_t(&z).unwrap();
+            let (x, logdet, tape) = flow.forward_taped(&z).unwrap();
             let log_q = flow.base_log_prob_t(&z) - logdet;
             t_fwd += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let xh = tensor_to_vec(&x.detach()).unwrap();
+            let xh = tensor_to_vec(&x).unwrap();
+            let _ = tensor_to_vec(&log_q).unwrap();
             let mut u = vec![0.0; 256];
             let mut g = vec![0.0; 256 * 32];
-            target.energies_and_gradients(&xh, &mut u, &mut g).unwrap();
-            let gt = Tensor::from_slice(&g).reshape([256, 32]).to_kind(x.kind());
-            let loss =
-                ((&x * &gt).sum_dim_intlist(1, false, Kind::Double) + log_q).mean(Kind::Double);
+            energies.evaluate(&target, &xh, &mut u, &mut g).unwrap();
+            let gt = Tensor::from_slice(&g).reshape([256, 32]).to_kind(x.kind()) / 256.0;
             t_u += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            let norm = adam.compute_gradients(&loss);
+            let grads = flow.backward_taped(tape, &gt, -1.0 / 256.0).unwrap();
             t_back += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let norm = adam
+                .compute_gradients(StepLoss {
+                    value: 0.0,
+                    autograd: None,
+                    taped: Some(grads),
+                })
+                .unwrap();
+            t_grad += t.elapsed().as_secs_f64();
             let t = Instant::now();
             adam.step(norm, None);
             t_step += t.elapsed().as_secs_f64();
@@ -335,8 +461,9 @@ mod profile {
         );
         let ms = |v: f64| v / reps as f64 * 1e3;
         eprintln!(
-            "latent {:.3} ms, forward {:.3} ms, energies+surrogate {:.3} ms, backward {:.3} ms, adam {:.3} ms",
-            ms(t_lat), ms(t_fwd), ms(t_u), ms(t_back), ms(t_step)
+            "latent {:.3} ms, taped forward {:.3} ms, energies {:.3} ms, hand-written backward {:.3} ms, \
+             flat gradient {:.3} ms, adam {:.3} ms",
+            ms(t_lat), ms(t_fwd), ms(t_u), ms(t_back), ms(t_grad), ms(t_step)
         );
     }
 }

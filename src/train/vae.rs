@@ -9,8 +9,8 @@ use tch::{Kind, Tensor};
 use super::adam::Adam;
 use super::objective::DataSplit;
 use super::{
-    guarded_step, record_validation, restore, snapshot, StepReport, TrainConfig, TrainObserver,
-    TrainReport,
+    guarded_step, record_validation, restore, snapshot, StepLoss, StepReport, TrainConfig,
+    TrainObserver, TrainReport,
 };
 use crate::error::{Error, Result};
 use crate::generator::tensor::{batch_to_tensor, standard_normal, tensor_to_vec};
@@ -128,7 +128,7 @@ pub fn train_vae(
 
         let outcome = guarded_step(
             &mut adam,
-            &loss,
+            StepLoss::autograd(loss),
             None,
             &format!("negative ELBO {neg_elbo}"),
             config,

@@ -2,6 +2,8 @@
 
 use tch::{nn, Kind, Tensor};
 
+use super::backprop::ParamGrads;
+
 /// `x = z ⊙ exp(s) + b`. Starts as the identity; [`ActNorm::initialize`] sets b and s from
 /// data so that the data leave this layer (towards the base) with zero mean and unit variance.
 #[derive(Debug)]
@@ -21,6 +23,25 @@ impl ActNorm {
     pub(crate) fn forward(&self, z: &Tensor) -> (Tensor, Tensor) {
         let x = z * self.log_scale.exp() + &self.bias;
         (x, self.logdet(z.size()[0]))
+    }
+
+    /// Reverse-mode pass for a forward pass that saw `z`: given `∂L/∂x` and `∂L/∂logdet =
+    /// logdet_weight` for every row, pushes `∂L/∂s` and `∂L/∂b` and returns `∂L/∂z`.
+    pub(crate) fn backward_taped(
+        &self,
+        z: &Tensor,
+        grad_out: &Tensor,
+        logdet_weight: f64,
+        grads: &mut ParamGrads,
+    ) -> Tensor {
+        let scale = self.log_scale.exp();
+        let rows = grad_out.size()[0] as f64;
+        let kind = grad_out.kind();
+        let g_log_scale =
+            (grad_out * z).sum_dim_intlist(0, false, kind) * &scale + logdet_weight * rows;
+        grads.push(&self.log_scale, g_log_scale);
+        grads.push(&self.bias, grad_out.sum_dim_intlist(0, false, kind));
+        grad_out * scale
     }
 
     pub(crate) fn inverse(&self, x: &Tensor) -> (Tensor, Tensor) {

@@ -2,6 +2,7 @@
 
 use tch::{nn, Kind, Tensor};
 
+use super::backprop::{AffineTape, ParamGrads};
 use super::split::Split;
 use crate::generator::mlp::{Activation, Mlp};
 
@@ -46,6 +47,49 @@ impl AffineCoupling {
         let moved = moved * log_scale.exp() + shift;
         let logdet = log_scale.sum_dim_intlist(1, false, Kind::Double);
         (self.split.join(&cond, &moved), logdet)
+    }
+
+    /// [`forward`](Self::forward) without autograd, with the tape for
+    /// [`backward_taped`](Self::backward_taped).
+    pub(crate) fn forward_taped(&self, z: &Tensor) -> (Tensor, Tensor, AffineTape) {
+        let (cond, moved) = self.split.split(z);
+        let (params, net) = self.net.forward_taped(&cond);
+        let n = self.split.transformed_len() as i64;
+        let shift = params.narrow(1, 0, n);
+        let tanh = (params.narrow(1, n, n) / self.scale_bound).tanh();
+        let log_scale = &tanh * self.scale_bound;
+        let scale = log_scale.exp();
+        let out = shift.addcmul(&moved, &scale);
+        let logdet = log_scale.sum_dim_intlist(1, false, Kind::Double);
+        let tape = AffineTape {
+            net,
+            moved,
+            scale,
+            tanh,
+        };
+        (self.split.join(&cond, &out), logdet, tape)
+    }
+
+    /// Reverse-mode pass: given `∂L/∂x` and `∂L/∂logdet = logdet_weight` for every row,
+    /// pushes the parameter gradients onto `grads` and returns `∂L/∂z`.
+    ///
+    /// With `x_B = z_B e^s + t`, `s = c tanh(ŝ/c)`: `∂z_B = ∂x_B e^s`, `∂t = ∂x_B`,
+    /// `∂s = ∂x_B z_B e^s + w`, `∂ŝ = ∂s (1 − tanh²)`, and `∂z_A` gathers the direct path and
+    /// the conditioner's input gradient.
+    pub(crate) fn backward_taped(
+        &self,
+        tape: AffineTape,
+        grad_out: &Tensor,
+        logdet_weight: f64,
+        grads: &mut ParamGrads,
+    ) -> Tensor {
+        let (g_cond, g_out) = self.split.split(grad_out);
+        let g_moved = &g_out * &tape.scale;
+        let g_log_scale = &g_moved * &tape.moved + logdet_weight;
+        let g_raw_scale = Tensor::tanh_backward(&g_log_scale, &tape.tanh);
+        let g_params = Tensor::cat(&[&g_out, &g_raw_scale], 1);
+        let g_cond = g_cond + self.net.backward_taped(tape.net, g_params, grads);
+        self.split.join(&g_cond, &g_moved)
     }
 
     pub(crate) fn inverse(&self, x: &Tensor) -> (Tensor, Tensor) {

@@ -9,6 +9,7 @@
 
 mod actnorm;
 mod affine;
+mod backprop;
 pub mod internal;
 mod permutation;
 mod spline;
@@ -27,8 +28,11 @@ use crate::rng::ChainRng;
 pub use super::mlp::Activation;
 pub use internal::{CoordinateKind, CoordinateNorm, InternalCoordinates};
 
+pub(crate) use backprop::ParamGrads;
+
 use actnorm::ActNorm;
 use affine::AffineCoupling;
+use backprop::{FlowTape, LayerTape};
 use permutation::Permutation;
 use spline::SplineCoupling;
 use split::Split;
@@ -512,6 +516,14 @@ pub struct Flow {
     zmatrix: Option<ZMatrix>,
 }
 
+/// The error for a tape that another flow recorded (a bug in the caller, not bad input).
+fn mismatched_tape() -> Error {
+    Error::InvalidArgument {
+        name: "tape".into(),
+        message: "the tape was recorded by a flow with other layers".into(),
+    }
+}
+
 /// The Helmert basis of the centre-of-mass-free subspace of n particles in d dimensions, as
 /// an `[n·d, (n−1)·d]` matrix with orthonormal columns orthogonal to every translation.
 ///
@@ -723,6 +735,101 @@ impl Flow {
         }
         let (x, ld) = self.layer_space_to_configurations(&h)?;
         Ok((x, logdet + ld))
+    }
+
+    /// Whether [`forward_taped`](Self::forward_taped) and
+    /// [`backward_taped`](Self::backward_taped) cover this flow: every layer an affine
+    /// coupling, an ActNorm or a permutation, and no internal coordinates.
+    pub(crate) fn has_taped_backward(&self) -> bool {
+        self.zmatrix.is_none()
+            && self.layers.iter().all(|l| {
+                matches!(
+                    l,
+                    Layer::Affine(_) | Layer::ActNorm(_) | Layer::Permutation(_)
+                )
+            })
+    }
+
+    /// [`forward_t`](Self::forward_t) without autograd, keeping what the hand-written
+    /// [`backward_taped`](Self::backward_taped) needs. Only for flows where
+    /// [`has_taped_backward`](Self::has_taped_backward) holds.
+    pub(crate) fn forward_taped(&self, z: &Tensor) -> Result<(Tensor, Tensor, FlowTape)> {
+        let not_covered = || Error::InvalidArgument {
+            name: "flow".into(),
+            message: "the hand-written backward pass covers affine couplings, ActNorm and \
+                      permutations without internal coordinates only"
+                .into(),
+        };
+        if !self.has_taped_backward() {
+            return Err(not_covered());
+        }
+        tch::no_grad(|| {
+            let mut h = z.shallow_clone();
+            let mut logdet: Option<Tensor> = None;
+            let mut layers = Vec::with_capacity(self.layers.len());
+            for layer in &self.layers {
+                let (next, ld, tape) = match layer {
+                    Layer::Affine(l) => {
+                        let (next, ld, tape) = l.forward_taped(&h);
+                        (next, ld, LayerTape::Affine(tape))
+                    }
+                    Layer::ActNorm(l) => {
+                        let (next, ld) = l.forward(&h);
+                        (next, ld, LayerTape::ActNorm(h))
+                    }
+                    Layer::Permutation(l) => {
+                        let (next, ld) = l.forward(&h);
+                        (next, ld, LayerTape::Permutation)
+                    }
+                    Layer::Spline(_) | Layer::Uniform(_) => return Err(not_covered()),
+                };
+                logdet = Some(match logdet {
+                    Some(total) => total + ld,
+                    None => ld,
+                });
+                layers.push(tape);
+                h = next;
+            }
+            let logdet =
+                logdet.unwrap_or_else(|| Tensor::zeros([z.size()[0]], (Kind::Double, self.device)));
+            let (x, ld) = self.layer_space_to_configurations(&h)?;
+            Ok((x, logdet + ld, FlowTape { layers }))
+        })
+    }
+
+    /// The gradient of a loss L in every parameter, from `∂L/∂x` (`grad_x`, one row per draw
+    /// of the taped forward pass) and `∂L/∂log|det J_f(z_i)| = logdet_weight` for every row.
+    /// The latent z is not differentiated (it does not depend on the parameters).
+    pub(crate) fn backward_taped(
+        &self,
+        tape: FlowTape,
+        grad_x: &Tensor,
+        logdet_weight: f64,
+    ) -> Result<ParamGrads> {
+        if tape.layers.len() != self.layers.len() {
+            return Err(mismatched_tape());
+        }
+        tch::no_grad(|| {
+            let mut grads = ParamGrads::default();
+            // x = h Eᵀ with a mean-free base: ∂h = ∂x E.
+            let mut g = match &self.embedding {
+                Some(e) => grad_x.matmul(e),
+                None => grad_x.shallow_clone(),
+            };
+            for (layer, tape) in self.layers.iter().zip(tape.layers).rev() {
+                g = match (layer, tape) {
+                    (Layer::Affine(l), LayerTape::Affine(t)) => {
+                        l.backward_taped(t, &g, logdet_weight, &mut grads)
+                    }
+                    (Layer::ActNorm(l), LayerTape::ActNorm(z)) => {
+                        l.backward_taped(&z, &g, logdet_weight, &mut grads)
+                    }
+                    (Layer::Permutation(l), LayerTape::Permutation) => l.backward_taped(&g),
+                    _ => return Err(mismatched_tape()),
+                };
+            }
+            Ok(grads)
+        })
     }
 
     /// `(z, log|det J_{f⁻¹}(x)|)`, differentiable in the layers.

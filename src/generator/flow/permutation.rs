@@ -32,6 +32,11 @@ impl Permutation {
         )
     }
 
+    /// Reverse-mode pass: `∂L/∂z` is `∂L/∂x` permuted back.
+    pub(crate) fn backward_taped(&self, grad_out: &Tensor) -> Tensor {
+        grad_out.index_select(1, &self.inverse_order)
+    }
+
     pub(crate) fn inverse(&self, x: &Tensor) -> (Tensor, Tensor) {
         let n = x.size()[0];
         (
