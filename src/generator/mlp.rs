@@ -23,7 +23,7 @@ pub enum Activation {
 pub(crate) struct MlpTape {
     /// The input of each linear layer (the first is the network's input).
     inputs: Vec<Tensor>,
-    /// The pre-activation output of each hidden layer.
+    /// The pre-activation output of each hidden layer (SiLU only).
     pre_activations: Vec<Tensor>,
 }
 
@@ -87,7 +87,10 @@ impl Mlp {
                     Activation::Tanh => a.tanh(),
                     Activation::Silu => a.silu(),
                 };
-                pre_activations.push(a);
+                // Only SiLU's derivative needs the pre-activation; the others use the output.
+                if self.activation == Activation::Silu {
+                    pre_activations.push(a);
+                }
             } else {
                 h = a;
             }

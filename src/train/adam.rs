@@ -3,10 +3,12 @@
 //! libtorch's per-call overhead (microseconds) dominates small flows, so the optimiser works
 //! on a single flat buffer: at construction every parameter is re-pointed at a slice of one
 //! contiguous tensor. Gradients come from `autograd::grad` for all parameters at once (no
-//! `.grad` accumulation, so nothing to zero) and are concatenated once; the norm, clipping and
-//! the Adam update are then a handful of whole-buffer operations instead of a dozen per
-//! parameter. tch's own optimiser keeps its moments inside libtorch, where they cannot be
-//! saved; a resumed run must continue with the same moments.
+//! `.grad` accumulation, so nothing to zero), plus any written out by hand (the taped
+//! reverse-KL pass, matched to the parameters by address), and are concatenated once; the
+//! norm, clipping and the Adam update are then one pass over host memory on the CPU, or a
+//! handful of whole-buffer operations on other devices, instead of a dozen per parameter.
+//! tch's own optimiser keeps its moments inside libtorch, where they cannot be saved; a
+//! resumed run must continue with the same moments.
 
 use std::collections::HashMap;
 
@@ -41,7 +43,7 @@ impl Adam {
                 .iter()
                 .map(|(_, p)| p.detach().flatten(0, -1))
                 .collect();
-            Tensor::cat(&pieces, 0)
+            concat_or_empty(&pieces)
         });
         // Re-point every parameter at its slice of the flat buffer (same values, shared
         // storage), so updating `flat` in place updates the model.
@@ -87,6 +89,7 @@ impl Adam {
             _ => Vec::new(),
         };
         let mut taped = taped.unwrap_or_default();
+        let mut misshapen = false;
         let flat_grad = tch::no_grad(|| {
             let pieces: Vec<Tensor> = self
                 .params
@@ -95,7 +98,11 @@ impl Adam {
                 .map(|(i, (_, p))| {
                     // A parameter the loss does not reach gets no gradient edge at all.
                     let from_autograd = autograd_grads.get(i).filter(|g| g.defined());
-                    let from_tape = taped.take(p.data_ptr() as usize);
+                    let from_tape = taped.take(p.data_ptr() as usize).filter(|g| {
+                        let fits = g.size() == p.size();
+                        misshapen |= !fits;
+                        fits
+                    });
                     match (from_autograd, from_tape) {
                         (Some(a), Some(b)) => (a + b).flatten(0, -1),
                         (Some(a), None) => a.flatten(0, -1),
@@ -104,19 +111,23 @@ impl Adam {
                     }
                 })
                 .collect();
-            Tensor::cat(&pieces, 0)
+            concat_or_empty(&pieces)
         });
-        if !taped.is_empty() {
+        // Left-over or misshapen hand-written gradients are bugs: say so rather than train on
+        // a partial gradient.
+        if !taped.is_empty() || misshapen {
             return Err(Error::InvalidArgument {
                 name: "gradient".into(),
-                message: "a hand-written gradient names a tensor that is not a model parameter"
+                message: "a hand-written gradient names a tensor that is not a model parameter, \
+                          or has another shape"
                     .into(),
             });
         }
         let mut flat_grad = flat_grad;
-        let norm = match host_slices::<f32, 1>([&mut flat_grad]) {
+        // SAFETY: `flat_grad` was just made by `cat` (or is empty); nothing else refers to it.
+        let norm = match unsafe { host_slices::<f32, 1>([&mut flat_grad]) } {
             Some([g]) => g.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt(),
-            None => match host_slices::<f64, 1>([&mut flat_grad]) {
+            None => match unsafe { host_slices::<f64, 1>([&mut flat_grad]) } {
                 Some([g]) => g.iter().map(|v| v * v).sum::<f64>().sqrt(),
                 None => flat_grad.norm().to_kind(Kind::Double).double_value(&[]),
             },
@@ -134,14 +145,14 @@ impl Adam {
 
     /// Clips the last gradient to norm `max` (if given and exceeded) and takes one Adam step.
     pub(crate) fn step(&mut self, norm: f64, clip: Option<f64>) {
-        self.step_on(norm, clip, true);
+        let _ = self.step_on(norm, clip, true);
     }
 
     /// [`step`](Self::step), with the host-side update allowed or not (the tests compare the
     /// two).
-    fn step_on(&mut self, norm: f64, clip: Option<f64>, host_allowed: bool) {
+    fn step_on(&mut self, norm: f64, clip: Option<f64>, host_allowed: bool) -> UpdatePath {
         let Some(mut g) = self.grad.take() else {
-            return;
+            return UpdatePath::None;
         };
         self.t += 1;
         let bc1 = 1.0 - BETA1.powi(self.t.min(i32::MAX as i64) as i32);
@@ -160,7 +171,7 @@ impl Adam {
             && (update.on_host::<f32>([&mut self.flat, &mut g, &mut self.m, &mut self.v])
                 || update.on_host::<f64>([&mut self.flat, &mut g, &mut self.m, &mut self.v]))
         {
-            return;
+            return UpdatePath::Host;
         }
         tch::no_grad(|| {
             let g = if clip_scale < 1.0 { g * clip_scale } else { g };
@@ -170,6 +181,7 @@ impl Adam {
             let update = (&self.m / &denom) * (self.lr / bc1);
             let _ = self.flat.f_sub_(&update);
         });
+        UpdatePath::Libtorch
     }
 
     /// Moments (`adam.m`, `adam.v`, flat in name order) and the step count, for a checkpoint.
@@ -207,6 +219,25 @@ impl Adam {
     }
 }
 
+/// Which code took an update (the tests check that the host path runs where it should).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpdatePath {
+    /// No gradient was pending.
+    None,
+    Host,
+    Libtorch,
+}
+
+/// `cat` along the only dimension, or an empty float tensor for a model without parameters
+/// (which libtorch's `cat` refuses).
+fn concat_or_empty(pieces: &[Tensor]) -> Tensor {
+    if pieces.is_empty() {
+        Tensor::zeros([0], (Kind::Float, tch::Device::Cpu))
+    } else {
+        Tensor::cat(pieces, 0)
+    }
+}
+
 /// One Adam update's constants.
 struct Update {
     clip_scale: f64,
@@ -228,9 +259,14 @@ impl Update {
     /// Returns false, changing nothing, unless all four are contiguous CPU tensors of
     /// element type `T`.
     fn on_host<T: HostFloat>(&self, tensors: [&mut Tensor; 4]) -> bool {
-        let Some([p, g, m, v]) = host_slices::<T, 4>(tensors) else {
+        // SAFETY: the optimiser's own buffers and its gradient; the model's views of `flat` are
+        // not used during the update (it runs between training steps, on the training thread).
+        let Some([p, g, m, v]) = (unsafe { host_slices::<T, 4>(tensors) }) else {
             return false;
         };
+        if [g.len(), m.len(), v.len()].iter().any(|&n| n != p.len()) {
+            return false;
+        }
         let clip = (self.clip_scale < 1.0).then(|| T::from_f64(self.clip_scale));
         let w1 = T::from_f64(1.0 - BETA1);
         let w2 = T::from_f64(1.0 - BETA2);
@@ -287,9 +323,14 @@ impl HostFloat for f64 {
     }
 }
 
-/// Mutable views of the memory of N tensors, if every one is a contiguous CPU tensor of
-/// element type `T` and no two share storage.
-fn host_slices<T: tch::kind::Element, const N: usize>(
+/// Mutable views of the memory of N tensors, if every one is a non-empty contiguous CPU
+/// tensor of element type `T` and no two overlap (None otherwise).
+///
+/// # Safety
+/// Other tensor handles may share this memory (views, shallow clones) without the borrow
+/// checker knowing: the caller must make sure none of them is read or written while the
+/// slices live.
+unsafe fn host_slices<T: tch::kind::Element, const N: usize>(
     tensors: [&mut Tensor; N],
 ) -> Option<[&mut [T]; N]> {
     let usable = |t: &Tensor| {
@@ -312,10 +353,7 @@ fn host_slices<T: tch::kind::Element, const N: usize>(
     }
     // SAFETY: each tensor is a contiguous CPU tensor of element type T, so `data_ptr` points
     // at `numel` initialised, aligned values of T; the ranges were checked to be disjoint, so
-    // the slices do not alias each other. Other handles share some of this storage (the
-    // model's parameters are views of the flat buffer), but none is used while the slices
-    // live: they are borrowed for one optimiser update, between training steps, on the one
-    // thread that trains the model.
+    // the slices do not alias each other; other handles are the caller's to keep quiet.
     Some(
         tensors
             .map(|t| unsafe { std::slice::from_raw_parts_mut(t.data_ptr() as *mut T, t.numel()) }),
@@ -325,6 +363,17 @@ fn host_slices<T: tch::kind::Element, const N: usize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A model without parameters (a flow of permutations only) trains as a no-op instead of
+    /// tripping libtorch's refusal to concatenate nothing.
+    #[test]
+    fn a_model_without_parameters_is_not_an_error() {
+        let _torch = crate::generator::torch_lock();
+        let mut adam = Adam::new(Vec::new(), 1e-3);
+        let norm = adam.compute_gradients(StepLoss::default()).unwrap();
+        assert_eq!(norm, 0.0);
+        adam.step(norm, Some(1.0));
+    }
 
     /// The host-side update and the libtorch one take the same steps, to float32 rounding
     /// (with and without clipping).
@@ -348,7 +397,13 @@ mod tests {
                     let loss = (&a * &a).sum(Kind::Float) * (1.0 + step as f64)
                         + (&b - 1.0).pow_tensor_scalar(4).sum(Kind::Float);
                     let norm = adam.compute_gradients(StepLoss::autograd(loss)).unwrap();
-                    adam.step_on(norm, clip, host);
+                    let path = adam.step_on(norm, clip, host);
+                    let expected = if host {
+                        UpdatePath::Host
+                    } else {
+                        UpdatePath::Libtorch
+                    };
+                    assert_eq!(path, expected);
                 }
                 let flat = Tensor::cat(&[a.detach().flatten(0, -1), b.detach().flatten(0, -1)], 0);
                 Vec::<f32>::try_from(&flat).unwrap()

@@ -17,7 +17,8 @@ use crate::generator::mlp::MlpTape;
 
 /// `∂L/∂parameter` for parameters identified by where their data starts, as produced by a
 /// hand-written backward pass; an optimiser matches them to its variables by that address
-/// (the model's parameters are views of distinct storage).
+/// (every parameter is non-empty, so distinct parameters start at distinct addresses, also
+/// once the optimiser has made them disjoint ranges of one flat buffer).
 #[derive(Debug, Default)]
 pub(crate) struct ParamGrads {
     pairs: Vec<(usize, Tensor)>,
