@@ -71,9 +71,10 @@ impl Mlp {
         Self { layers, activation }
     }
 
-    /// [`forward`](Self::forward) without autograd, keeping what
-    /// [`backward_taped`](Self::backward_taped) needs: the input of every linear layer and
-    /// the pre-activations of the hidden ones.
+    /// [`forward`](Self::forward), keeping what [`backward_taped`](Self::backward_taped)
+    /// needs: the input of every linear layer and, for SiLU, the pre-activations of the
+    /// hidden ones (shallow handles: no copies). Records autograd unless the caller is in
+    /// `no_grad`.
     pub(crate) fn forward_taped(&self, x: &Tensor) -> (Tensor, MlpTape) {
         let mut inputs = Vec::with_capacity(self.layers.len());
         let mut pre_activations = Vec::with_capacity(self.layers.len() - 1);
@@ -135,17 +136,6 @@ impl Mlp {
     }
 
     pub(crate) fn forward(&self, x: &Tensor) -> Tensor {
-        let mut h = x.shallow_clone();
-        for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(&h);
-            if i + 1 < self.layers.len() {
-                h = match self.activation {
-                    Activation::LeakyRelu => h.leaky_relu(),
-                    Activation::Tanh => h.tanh(),
-                    Activation::Silu => h.silu(),
-                };
-            }
-        }
-        h
+        self.forward_taped(x).0
     }
 }

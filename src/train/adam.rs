@@ -124,14 +124,9 @@ impl Adam {
             });
         }
         let mut flat_grad = flat_grad;
-        // SAFETY: `flat_grad` was just made by `cat` (or is empty); nothing else refers to it.
-        let norm = match unsafe { host_slices::<f32, 1>([&mut flat_grad]) } {
-            Some([g]) => g.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt(),
-            None => match unsafe { host_slices::<f64, 1>([&mut flat_grad]) } {
-                Some([g]) => g.iter().map(|v| v * v).sum::<f64>().sqrt(),
-                None => flat_grad.norm().to_kind(Kind::Double).double_value(&[]),
-            },
-        };
+        let norm = host_norm::<f32>(&mut flat_grad)
+            .or_else(|| host_norm::<f64>(&mut flat_grad))
+            .unwrap_or_else(|| flat_grad.norm().to_kind(Kind::Double).double_value(&[]));
         self.grad = Some(flat_grad);
         Ok(norm)
     }
@@ -292,6 +287,14 @@ impl Update {
     }
 }
 
+/// The Euclidean norm of a freshly concatenated gradient, summed in float64 on host memory
+/// (None unless it is a contiguous CPU tensor of element type `T`).
+fn host_norm<T: HostFloat>(gradient: &mut Tensor) -> Option<f64> {
+    // SAFETY: the gradient was just made by `cat`; nothing else refers to it.
+    let [g] = unsafe { host_slices::<T, 1>([gradient]) }?;
+    Some(g.iter().map(|&v| v.to_f64().powi(2)).sum::<f64>().sqrt())
+}
+
 /// The element types the host-side update handles, with the arithmetic it needs.
 trait HostFloat:
     tch::kind::Element
@@ -302,12 +305,16 @@ trait HostFloat:
     + std::ops::Div<Output = Self>
 {
     fn from_f64(value: f64) -> Self;
+    fn to_f64(self) -> f64;
     fn sqrt(self) -> Self;
 }
 
 impl HostFloat for f32 {
     fn from_f64(value: f64) -> Self {
         value as f32
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
     }
     fn sqrt(self) -> Self {
         f32::sqrt(self)
@@ -317,6 +324,9 @@ impl HostFloat for f32 {
 impl HostFloat for f64 {
     fn from_f64(value: f64) -> Self {
         value
+    }
+    fn to_f64(self) -> f64 {
+        self
     }
     fn sqrt(self) -> Self {
         f64::sqrt(self)

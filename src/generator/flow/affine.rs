@@ -4,7 +4,7 @@ use tch::{nn, Kind, Tensor};
 
 use super::backprop::{AffineTape, ParamGrads};
 use super::split::Split;
-use crate::generator::mlp::{Activation, Mlp};
+use crate::generator::mlp::{Activation, Mlp, MlpTape};
 
 /// `x_B = z_B ⊙ exp(s(z_A)) + t(z_A)`, `x_A = z_A`, with `s = c · tanh(ŝ / c)`.
 ///
@@ -34,29 +34,27 @@ impl AffineCoupling {
         }
     }
 
-    fn shift_and_log_scale(&self, conditioning: &Tensor) -> (Tensor, Tensor) {
-        let params = self.net.forward(conditioning);
-        let parts = params.chunk(2, 1);
-        let log_scale = (&parts[1] / self.scale_bound).tanh() * self.scale_bound;
-        (parts[0].shallow_clone(), log_scale)
-    }
-
-    pub(crate) fn forward(&self, z: &Tensor) -> (Tensor, Tensor) {
-        let (cond, moved) = self.split.split(z);
-        let (shift, log_scale) = self.shift_and_log_scale(&cond);
-        let moved = moved * log_scale.exp() + shift;
-        let logdet = log_scale.sum_dim_intlist(1, false, Kind::Double);
-        (self.split.join(&cond, &moved), logdet)
-    }
-
-    /// [`forward`](Self::forward) without autograd, with the tape for
-    /// [`backward_taped`](Self::backward_taped).
-    pub(crate) fn forward_taped(&self, z: &Tensor) -> (Tensor, Tensor, AffineTape) {
-        let (cond, moved) = self.split.split(z);
-        let (params, net) = self.net.forward_taped(&cond);
+    /// The conditioner's shift t and tanh(ŝ/c) (the log-scale is s = c·tanh(ŝ/c)), with the
+    /// network's tape.
+    fn conditioner(&self, conditioning: &Tensor) -> (Tensor, Tensor, MlpTape) {
+        let (params, net) = self.net.forward_taped(conditioning);
         let n = self.split.transformed_len() as i64;
         let shift = params.narrow(1, 0, n);
         let tanh = (params.narrow(1, n, n) / self.scale_bound).tanh();
+        (shift, tanh, net)
+    }
+
+    pub(crate) fn forward(&self, z: &Tensor) -> (Tensor, Tensor) {
+        let (x, logdet, _) = self.forward_taped(z);
+        (x, logdet)
+    }
+
+    /// [`forward`](Self::forward), keeping the tape for
+    /// [`backward_taped`](Self::backward_taped) (records autograd unless the caller is in
+    /// `no_grad`).
+    pub(crate) fn forward_taped(&self, z: &Tensor) -> (Tensor, Tensor, AffineTape) {
+        let (cond, moved) = self.split.split(z);
+        let (shift, tanh, net) = self.conditioner(&cond);
         let log_scale = &tanh * self.scale_bound;
         let scale = log_scale.exp();
         let out = shift.addcmul(&moved, &scale);
@@ -94,7 +92,8 @@ impl AffineCoupling {
 
     pub(crate) fn inverse(&self, x: &Tensor) -> (Tensor, Tensor) {
         let (cond, moved) = self.split.split(x);
-        let (shift, log_scale) = self.shift_and_log_scale(&cond);
+        let (shift, tanh, _) = self.conditioner(&cond);
+        let log_scale = tanh * self.scale_bound;
         let moved = (moved - shift) * (-&log_scale).exp();
         let logdet = -log_scale.sum_dim_intlist(1, false, Kind::Double);
         (self.split.join(&cond, &moved), logdet)
