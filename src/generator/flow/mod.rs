@@ -962,4 +962,4 @@ impl Generator for Flow {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

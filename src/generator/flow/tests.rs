@@ -317,7 +317,7 @@ fn an_untrained_mean_free_flow_is_the_mean_free_gaussian() {
 
 /// A branched eight-atom molecule (bonds as in a small alcohol) with frames made from random
 /// internal coordinates, for internal-coordinate flows.
-fn branched_molecule() -> (Vec<(usize, usize)>, Vec<f64>) {
+pub(crate) fn branched_molecule() -> (Vec<(usize, usize)>, Vec<f64>) {
     use rand_distr::{Distribution, Normal};
     let bonds = vec![(0, 1), (1, 2), (1, 3), (1, 4), (4, 5), (4, 6), (6, 7)];
     let zmatrix = crate::molecule::ZMatrix::from_bonds(8, &bonds).unwrap();
