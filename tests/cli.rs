@@ -120,6 +120,23 @@ fn run_writes_a_model_samples_weights_and_reports() {
     ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
+    // train_loss.csv: one row per step with the reverse-KL free energy (reverse KL only
+    // here, so no data NLL), a gradient norm and the learning rate.
+    let losses = std::fs::read_to_string(run.join("train_loss.csv")).unwrap();
+    let mut lines = losses.lines();
+    assert_eq!(
+        lines.next(),
+        Some("step,loss,validation_nll,forward_nll,free_energy,grad_norm,learning_rate")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 150);
+    for row in &rows {
+        assert_eq!(row.len(), 7, "{row:?}");
+        assert!(row[3].is_empty(), "{row:?}");
+        for cell in [row[4], row[5], row[6]] {
+            assert!(cell.parse::<f64>().unwrap().is_finite(), "{row:?}");
+        }
+    }
     // The trajectory is readable by chemfiles: 8 chains × 400 / 2 frames of one 2-D particle.
     assert_eq!(count_frames(&run.join("samples.xyz")).unwrap(), 1600);
     let x = read_frames(
@@ -343,6 +360,21 @@ fn bad_input_gives_clear_errors_and_writes_nothing() {
     write(d, "cut.xyz", &good[..good.len() - 8]);
     write(d, "cut.toml", &data_config("cut.xyz"));
     expect_failure(&["train", "cut.toml"], d, &["cut.xyz", "frame 9"]);
+    // `[data] keep` that keeps no frame names the key, the file and the range.
+    write(d, "good.xyz", &good);
+    write(
+        d,
+        "keep_none.toml",
+        &data_config("good.xyz").replace(
+            "[model]",
+            "keep = { cv = { kind = \"coordinate\", index = 0 }, range = [100.0, 200.0] }\n\n[model]",
+        ),
+    );
+    expect_failure(
+        &["train", "keep_none.toml"],
+        d,
+        &["data.keep", "good.xyz", "x[0] in [100, 200]"],
+    );
     write(d, "three.xyz", "3\n\nX 0 0 0\nX 1 0 0\nX 2 0 0\n");
     write(d, "three.toml", &data_config("three.xyz"));
     expect_failure(

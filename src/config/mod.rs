@@ -77,6 +77,46 @@ pub struct DataConfig {
     /// target's bond and angle distributions. Plots and starting points use the frames as read.
     #[serde(default)]
     pub relax: Option<RelaxSpec>,
+    /// Keep only the frames whose collective variable lies in a range, from the files named
+    /// (all by default): e.g. only the hot run's frames in the basin the cold run misses, so
+    /// that the hot run teaches that basin without making the whole model hotter.
+    #[serde(default)]
+    pub keep: Option<KeepSpec>,
+}
+
+/// `[data] keep = { cv = { kind = "dihedral", particles = [4, 6, 8, 14] }, range = [0.0,
+/// 120.0], files = ["md_1000K.dcd"] }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeepSpec {
+    /// The collective variable that selects frames.
+    pub cv: CollectiveVariable,
+    /// `[lower, upper]` of the CV; `lower > upper` wraps around (values `≥ lower` or
+    /// `≤ upper`), as for periodic angles.
+    pub range: [f64; 2],
+    /// Filter only the frames of these trajectory files (each one of `[data] trajectory`,
+    /// relative to the config file); the others are kept whole. All files by default.
+    #[serde(default)]
+    pub files: Option<Vec<PathBuf>>,
+}
+
+impl KeepSpec {
+    /// Whether a frame of `file` with CV value `value` is kept.
+    pub fn keeps(&self, file: &Path, value: f64) -> bool {
+        if !self
+            .files
+            .as_ref()
+            .is_none_or(|f| f.iter().any(|f| f == file))
+        {
+            return true;
+        }
+        let [lower, upper] = self.range;
+        if lower <= upper {
+            value >= lower && value <= upper
+        } else {
+            value >= lower || value <= upper
+        }
+    }
 }
 
 /// `[data] relax = { steps = 1000, step = 0.005 }`.
@@ -565,14 +605,13 @@ impl RunConfig {
                 }
             }
         }
-        let relax_files = self.data.as_mut().and_then(|d| d.relax.as_mut());
-        for f in relax_files
-            .and_then(|r| r.files.as_mut())
-            .into_iter()
-            .flatten()
-        {
-            if f.is_relative() {
-                *f = base.join(&*f);
+        if let Some(d) = self.data.as_mut() {
+            let relax_files = d.relax.as_mut().and_then(|r| r.files.as_mut());
+            let keep_files = d.keep.as_mut().and_then(|k| k.files.as_mut());
+            for f in relax_files.into_iter().chain(keep_files).flatten() {
+                if f.is_relative() {
+                    *f = base.join(&*f);
+                }
             }
         }
         if let Some(m) = &mut self.model {
@@ -655,6 +694,36 @@ impl RunConfig {
                             format!("{} is not one of [data] trajectory", f.display()),
                         ));
                     }
+                }
+            }
+        }
+        if let Some(k) = self.data.as_ref().and_then(|d| d.keep.as_ref()) {
+            k.cv.validate(dim, system.spatial_dim)
+                .map_err(|m| bad("data.keep.cv", m))?;
+            if !k.range.iter().all(|v| v.is_finite()) {
+                return Err(bad(
+                    "data.keep.range",
+                    format!("must be two finite numbers, got {:?}", k.range),
+                ));
+            }
+            let trajectories = self
+                .data
+                .as_ref()
+                .and_then(|d| d.trajectory.as_ref())
+                .map(|t| t.paths())
+                .unwrap_or(&[]);
+            if trajectories.is_empty() {
+                return Err(bad(
+                    "data.keep",
+                    "selects trajectory frames, but [data] has no trajectory".into(),
+                ));
+            }
+            for (i, f) in k.files.iter().flatten().enumerate() {
+                if !trajectories.contains(f) {
+                    return Err(bad(
+                        &format!("data.keep.files[{i}]"),
+                        format!("{} is not one of [data] trajectory", f.display()),
+                    ));
                 }
             }
         }
@@ -876,6 +945,45 @@ profile = { lower = -2.5, upper = 2.5, bins = 25 }
 
     fn error_of(text: &str) -> String {
         parse(text).unwrap_err().to_string()
+    }
+
+    /// `[data] keep`: wrap-around ranges, files it does not name kept whole, and errors that
+    /// name the key.
+    #[test]
+    fn keep_selects_frames_by_a_cv_range() {
+        let with_data = |keep: &str| {
+            GOOD.replace(
+                "[model]",
+                &format!(
+                    "[data]\ntrajectory = [\"hot.xyz\", \"cold.xyz\"]\nkeep = {keep}\n\n[model]"
+                ),
+            )
+        };
+        let c = parse(&with_data(
+            "{ cv = { kind = \"coordinate\", index = 0 }, range = [120.0, -60.0], files = [\"hot.xyz\"] }",
+        ))
+        .unwrap();
+        let keep = c.data.unwrap().keep.unwrap();
+        // Relative to the config's directory, like the trajectories.
+        let (hot, cold) = (Path::new("hot.xyz"), Path::new("cold.xyz"));
+        assert!(keep.keeps(hot, 150.0) && keep.keeps(hot, -90.0) && !keep.keeps(hot, 0.0));
+        assert!(keep.keeps(cold, 0.0));
+
+        let e = error_of(&with_data(
+            "{ cv = { kind = \"coordinate\", index = 0 }, range = [0.0, 1.0], files = [\"warm.xyz\"] }",
+        ));
+        assert!(
+            e.contains("data.keep.files[0]") && e.contains("warm.xyz"),
+            "{e}"
+        );
+        let e = error_of(&with_data(
+            "{ cv = { kind = \"coordinate\", index = 5 }, range = [0.0, 1.0] }",
+        ));
+        assert!(e.contains("data.keep.cv"), "{e}");
+        let e = error_of(&with_data(
+            "{ cv = { kind = \"coordinate\", index = 0 }, range = [0.0, nan] }",
+        ));
+        assert!(e.contains("data.keep.range"), "{e}");
     }
 
     #[test]

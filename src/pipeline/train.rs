@@ -180,16 +180,27 @@ fn write_loss_csv(path: &std::path::Path, report: &TrainReport) -> Result<()> {
         let file = std::fs::File::create(tmp).map_err(Error::io(tmp))?;
         let mut w = std::io::BufWriter::new(file);
         let io = |e| Error::io(tmp)(e);
-        writeln!(w, "step,loss,validation_nll").map_err(io)?;
+        writeln!(
+            w,
+            "step,loss,validation_nll,forward_nll,free_energy,grad_norm,learning_rate"
+        )
+        .map_err(io)?;
         let validation: std::collections::HashMap<usize, f64> =
             report.validation.iter().copied().collect();
+        let cell = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         for (step, loss) in report.losses.iter().enumerate() {
-            let l = loss.map(|v| v.to_string()).unwrap_or_default();
-            let v = validation
-                .get(&step)
-                .map(|v| v.to_string())
-                .unwrap_or_default();
-            writeln!(w, "{step},{l},{v}").map_err(io)?;
+            let terms = report.step_terms.get(step);
+            writeln!(
+                w,
+                "{step},{},{},{},{},{},{}",
+                cell(*loss),
+                cell(validation.get(&step).copied()),
+                cell(terms.and_then(|t| t.forward_nll)),
+                cell(terms.and_then(|t| t.reverse_free_energy)),
+                cell(terms.map(|t| t.grad_norm)),
+                cell(terms.map(|t| t.learning_rate)),
+            )
+            .map_err(io)?;
         }
         w.flush().map_err(io)
     })

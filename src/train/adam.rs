@@ -67,6 +67,16 @@ impl Adam {
         }
     }
 
+    /// Forgets the moment estimates and the step count, as if freshly created (the objective
+    /// changed: bias correction then calibrates to the new gradients from the first step).
+    pub(crate) fn reset_moments(&mut self) {
+        tch::no_grad(|| {
+            let _ = self.m.zero_();
+            let _ = self.v.zero_();
+        });
+        self.t = 0;
+    }
+
     pub(crate) fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
     }
@@ -383,6 +393,39 @@ mod tests {
         let norm = adam.compute_gradients(StepLoss::default()).unwrap();
         assert_eq!(norm, 0.0);
         adam.step(norm, Some(1.0));
+    }
+
+    /// After a reset, the first step has Adam's initial size (lr per coordinate, the sign of
+    /// the gradient), however different the earlier gradients were.
+    #[test]
+    fn a_reset_forgets_the_earlier_gradients() {
+        let _torch = crate::generator::torch_lock();
+        let p = Tensor::zeros([3], (tch::Kind::Double, tch::Device::Cpu)).set_requires_grad(true);
+        let mut adam = Adam::new(vec![("p".into(), p.shallow_clone())], 0.1);
+        let step_with = |adam: &mut Adam, g: [f64; 3]| {
+            let loss = (&p * Tensor::from_slice(&g)).sum(tch::Kind::Double);
+            let norm = adam.compute_gradients(StepLoss::autograd(loss)).unwrap();
+            let before = Vec::<f64>::try_from(&p.detach()).unwrap();
+            adam.step(norm, None);
+            let after = Vec::<f64>::try_from(&p.detach()).unwrap();
+            after
+                .iter()
+                .zip(&before)
+                .map(|(a, b)| a - b)
+                .collect::<Vec<_>>()
+        };
+        for _ in 0..2000 {
+            step_with(&mut adam, [1e-3, 1e-3, 1e-3]);
+        }
+        // Without a reset, a 10⁴× larger gradient late in training takes a step of about
+        // lr · 0.1 / √(0.001 / (1 − 0.999²⁰⁰¹)) ≈ 2.9 lr: the second moment lags behind.
+        let shocked = step_with(&mut adam, [10.0, -10.0, 10.0]);
+        assert!(shocked[0].abs() > 0.25, "{shocked:?}");
+        adam.reset_moments();
+        let fresh = step_with(&mut adam, [10.0, -10.0, 10.0]);
+        for (d, sign) in fresh.iter().zip([-1.0, 1.0, -1.0]) {
+            assert!((d - 0.1 * sign).abs() < 1e-6, "{fresh:?}");
+        }
     }
 
     /// The host-side update and the libtorch one take the same steps, to float32 rounding

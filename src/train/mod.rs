@@ -61,6 +61,13 @@ pub struct TrainConfig {
     /// likelihood first keeps the first reverse-KL batches away from the huge energies of
     /// random configurations (clashing atoms), and keeps the modes the data shows.
     pub reverse_from_step: usize,
+    /// When the energy term joins at `reverse_from_step` (> 0): reset Adam's moment estimates
+    /// and ramp the learning rate linearly from 0 back to the schedule over this many steps.
+    /// Reverse-KL gradients (forces) are typically far larger than maximum-likelihood ones,
+    /// and Adam's second-moment estimate (β₂ = 0.999) needs ~1000 steps to follow, so without
+    /// a reset the first steps after the join are many times the intended size. 0: the
+    /// energy joins without either.
+    pub reverse_warmup_steps: usize,
     /// Inverse temperature of the target exp(−βU) for the reverse-KL term.
     pub beta: f64,
     /// Temperature annealing against mode collapse: the reverse-KL term starts at this
@@ -96,6 +103,7 @@ impl Default for TrainConfig {
             forward_weight: 1.0,
             reverse_weight: 0.0,
             reverse_from_step: 0,
+            reverse_warmup_steps: 0,
             beta: 1.0,
             anneal_from_beta: None,
             anneal_steps: 0,
@@ -121,8 +129,23 @@ impl TrainConfig {
         }
     }
 
-    /// The learning rate at `step` (0-based).
+    /// The learning rate at `step` (0-based): the schedule, times the re-warm-up ramp after
+    /// the energy joins (see [`reverse_warmup_steps`](Self::reverse_warmup_steps)).
     pub fn learning_rate_at(&self, step: usize) -> f64 {
+        let ramp = if self.restarts_at_reverse_join() && step >= self.reverse_from_step {
+            ((step - self.reverse_from_step + 1) as f64 / self.reverse_warmup_steps as f64).min(1.0)
+        } else {
+            1.0
+        };
+        ramp * self.scheduled_learning_rate(step)
+    }
+
+    /// Whether Adam restarts and the learning rate warms up again when the energy joins.
+    pub(crate) fn restarts_at_reverse_join(&self) -> bool {
+        self.reverse_warmup_steps > 0 && self.reverse_from_step > 0 && self.reverse_weight > 0.0
+    }
+
+    fn scheduled_learning_rate(&self, step: usize) -> f64 {
         if step < self.warmup_steps {
             return self.learning_rate * (step + 1) as f64 / self.warmup_steps as f64;
         }
@@ -228,6 +251,22 @@ pub struct TrainReport {
     pub stopped_early: bool,
     /// Loss of every step, for the loss plot (None for skipped steps).
     pub losses: Vec<Option<f64>>,
+    /// The terms of every step (`train_loss.csv`); empty for VAEs.
+    #[serde(default)]
+    pub step_terms: Vec<StepTerms>,
+}
+
+/// What one flow-training step measured, besides its loss.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepTerms {
+    /// Mean negative log-likelihood of the data batch.
+    pub forward_nll: Option<f64>,
+    /// `mean[βU + log q]` of the reverse-KL batch, raw energies.
+    pub reverse_free_energy: Option<f64>,
+    /// Gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate used.
+    pub learning_rate: f64,
 }
 
 /// Receives training progress; every method has a default that does nothing.
@@ -360,6 +399,7 @@ pub fn train_flow_with_checkpoints(
                     best_validation_nll: None,
                     stopped_early: false,
                     losses: Vec::with_capacity(config.steps),
+                    step_terms: Vec::with_capacity(config.steps),
                 },
                 consecutive_bad: 0,
                 best: None,
@@ -371,6 +411,12 @@ pub fn train_flow_with_checkpoints(
 
     let mut energies = objective::BatchEnergies::default();
     for step in state.next_step..config.steps {
+        if potential.is_some()
+            && step == config.reverse_from_step
+            && config.restarts_at_reverse_join()
+        {
+            state.adam.reset_moments();
+        }
         let lr = config.learning_rate_at(step);
         state.adam.set_lr(lr);
 
@@ -403,6 +449,12 @@ pub fn train_flow_with_checkpoints(
             &mut state.consecutive_bad,
         )?;
         state.next_step = step + 1;
+        state.report.step_terms.push(StepTerms {
+            forward_nll: terms.forward_nll,
+            reverse_free_energy: terms.reverse_free_energy,
+            grad_norm: outcome.grad_norm,
+            learning_rate: lr,
+        });
         observer.on_step(&StepReport {
             step,
             loss: outcome.loss,
@@ -610,4 +662,40 @@ pub(crate) fn restore(vs: &mut tch::nn::VarStore, weights: &HashMap<String, Tens
 /// Draws a uniformly random row index (shared by the objectives).
 pub(crate) fn random_row(rng: &mut ChainRng, rows: usize) -> usize {
     rng.random_range(0..rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With `reverse_warmup_steps`, the rate drops to 1/N of the schedule when the energy
+    /// joins and climbs back linearly over N steps; without an energy term nothing changes.
+    #[test]
+    fn the_learning_rate_warms_up_again_when_the_energy_joins() {
+        let config = TrainConfig {
+            steps: 100,
+            learning_rate: 1e-3,
+            reverse_weight: 1.0,
+            reverse_from_step: 50,
+            reverse_warmup_steps: 10,
+            ..TrainConfig::default()
+        };
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-15;
+        assert!(close(config.learning_rate_at(49), 1e-3));
+        assert!(close(config.learning_rate_at(50), 1e-4));
+        assert!(close(config.learning_rate_at(54), 5e-4));
+        assert!(close(config.learning_rate_at(59), 1e-3));
+        assert!(close(config.learning_rate_at(99), 1e-3));
+        let maximum_likelihood_only = TrainConfig {
+            reverse_weight: 0.0,
+            ..config.clone()
+        };
+        assert!(!maximum_likelihood_only.restarts_at_reverse_join());
+        assert!(close(maximum_likelihood_only.learning_rate_at(50), 1e-3));
+        let from_the_start = TrainConfig {
+            reverse_from_step: 0,
+            ..config
+        };
+        assert!(!from_the_start.restarts_at_reverse_join());
+    }
 }

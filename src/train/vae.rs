@@ -91,6 +91,7 @@ pub fn train_vae(
         best_validation_nll: None,
         stopped_early: false,
         losses: Vec::with_capacity(config.steps),
+        step_terms: Vec::new(),
     };
     let mut consecutive_bad = 0;
     let mut best: Option<(f64, HashMap<String, Tensor>)> = None;
