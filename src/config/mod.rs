@@ -260,6 +260,12 @@ pub struct ModelConfig {
     /// [`crate::generator::flow::internal`]). `tail_bound` is then the torsions' interval.
     #[serde(default)]
     pub coordinates: Coordinates,
+    /// Internal coordinates only: split the bond lengths and angles into two halves (by
+    /// placed atom, alternating), each transformed by its own couplings conditioned on the
+    /// other half and the torsions, so that bonds and angles can depend on each other. By
+    /// default one coupling transforms all of them at once, given the torsions only.
+    #[serde(default)]
+    pub split_bonds_angles: bool,
     /// Load this model file (`.json`, relative to the config) instead of building a new one.
     #[serde(default)]
     pub file: Option<PathBuf>,
@@ -776,6 +782,12 @@ impl RunConfig {
             other => bad("analysis.states", other.to_string()),
         })?;
         if let Some(m) = &self.model {
+            if m.split_bonds_angles && m.coordinates != Coordinates::Internal {
+                return Err(bad(
+                    "model.split_bonds_angles",
+                    "applies to internal coordinates only (coordinates = \"internal\")".into(),
+                ));
+            }
             if m.coordinates == Coordinates::Internal {
                 self.validate_internal(m, &system)
                     .map_err(|(key, m)| bad(key, m))?;
@@ -997,6 +1009,8 @@ profile = { lower = -2.5, upper = 2.5, bins = 25 }
         );
         assert!(e.contains("line 15"), "{e}");
 
+        let e = error_of(&GOOD.replace("layers = 2", "layers = 2\nsplit_bonds_angles = true"));
+        assert!(e.contains("model.split_bonds_angles") && e.contains("internal"), "{e}");
         let e = error_of(&GOOD.replace("seed = 3", "seed = 3\nsed = 4"));
         assert!(e.contains("sed"), "{e}");
         let e = error_of(&GOOD.replace("layers = 2", "layers = \"two\""));

@@ -79,8 +79,14 @@ fn build_model(prep: &Prepared, m: &ModelConfig, frames: Option<&[f64]>) -> Resu
             let internal =
                 InternalCoordinates::fit(prep.system.n_particles, bonds, frames, m.tail_bound)
                     .map_err(|e| bad("model.coordinates", e.to_string()))?;
-            let c = FlowConfig::internal_spline(internal, m.layers, &m.hidden, m.bins)
-                .with_precision(m.precision);
+            let c = FlowConfig::internal_spline_with(
+                internal,
+                m.layers,
+                &m.hidden,
+                m.bins,
+                m.split_bonds_angles,
+            )
+            .with_precision(m.precision);
             Model::Flow(Flow::new(c, prep.device).map_err(|e| bad("model", e.to_string()))?)
         }
         ModelKind::RealNvp | ModelKind::NeuralSpline => {

@@ -201,12 +201,38 @@ impl FlowConfig {
         hidden: &[usize],
         bins: usize,
     ) -> Self {
+        Self::internal_spline_with(internal, couplings, hidden, bins, false)
+    }
+
+    /// [`internal_spline`](Self::internal_spline), optionally with the bond lengths and
+    /// angles split into two halves that condition on each other (four transformed sets
+    /// instead of three): the root's three coordinates and the (r, θ) of every second placed
+    /// atom, and the (r, θ) of the others. Siblings are placed one after another, so the
+    /// angles around one atom fall into different halves.
+    pub fn internal_spline_with(
+        internal: InternalCoordinates,
+        couplings: usize,
+        hidden: &[usize],
+        bins: usize,
+        split_bonds_angles: bool,
+    ) -> Self {
         let torsions = internal.torsions();
         let others: Vec<usize> = (0..internal.internal_dim())
             .filter(|i| !torsions.contains(i))
             .collect();
         let half = torsions.len() / 2;
-        let sets = [torsions[..half].to_vec(), torsions[half..].to_vec(), others];
+        let mut sets = vec![torsions[..half].to_vec(), torsions[half..].to_vec()];
+        if split_bonds_angles && others.len() > 3 {
+            // others = [r_ab, r_bc, θ_abc, r₁, θ₁, r₂, θ₂, …]: pairs after the root's three.
+            let (mut even, mut odd) = (others[..3].to_vec(), Vec::new());
+            for (k, pair) in others[3..].chunks(2).enumerate() {
+                if k % 2 == 0 { &mut odd } else { &mut even }.extend_from_slice(pair);
+            }
+            sets.push(even);
+            sets.push(odd);
+        } else {
+            sets.push(others);
+        }
         let bound = internal.torsion_bound;
         let mut layers = vec![LayerSpec::UniformCdf {
             transformed: torsions.clone(),

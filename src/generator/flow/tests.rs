@@ -595,3 +595,38 @@ fn taped_backward_equals_autograd() {
         "affine, actnorm, permutation, real_nvp and 9 mixed flows"
     );
 }
+
+/// With `split_bonds_angles`, the couplings cycle through four disjoint sets (two of torsions,
+/// two of bonds and angles) that together cover every internal coordinate, and the flow is
+/// still consistent (`log_prob` of its own draws equals their `log q`).
+#[test]
+fn split_bond_angle_sets_partition_the_internal_coordinates() {
+    let _torch = crate::generator::torch_lock();
+    let (bonds, frames) = branched_molecule();
+    let internal = InternalCoordinates::fit(8, &bonds, &frames, 4.0).unwrap();
+    let torsions = internal.torsions();
+    let config = FlowConfig::internal_spline_with(internal, 4, &[16], 6, true)
+        .with_precision(Precision::Float64);
+    let sets: Vec<Vec<usize>> = config
+        .layers
+        .iter()
+        .filter_map(|l| match l {
+            LayerSpec::SplineCoupling { transformed, .. } => Some(transformed.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sets.len(), 4);
+    let mut all: Vec<usize> = sets.iter().flatten().copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (0..18).collect::<Vec<_>>(), "{sets:?}");
+    assert!(sets[..2].iter().flatten().all(|i| torsions.contains(i)));
+    assert!(sets[2..].iter().flatten().all(|i| !torsions.contains(i)));
+    // Root (r_ab, r_bc, θ_abc) and the first placed atom's (r, θ) are in different halves.
+    assert!(sets[2].contains(&0) && sets[3].contains(&3) && sets[3].contains(&4));
+    let f = flow(config);
+    let s = f.sample(64, &mut stream(6, 0)).unwrap();
+    let lq = f.log_prob(&s.x).unwrap();
+    for (a, b) in lq.iter().zip(&s.log_q) {
+        assert!((a - b).abs() < 1e-8 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+}
