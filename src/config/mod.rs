@@ -1010,7 +1010,10 @@ profile = { lower = -2.5, upper = 2.5, bins = 25 }
         assert!(e.contains("line 15"), "{e}");
 
         let e = error_of(&GOOD.replace("layers = 2", "layers = 2\nsplit_bonds_angles = true"));
-        assert!(e.contains("model.split_bonds_angles") && e.contains("internal"), "{e}");
+        assert!(
+            e.contains("model.split_bonds_angles") && e.contains("internal"),
+            "{e}"
+        );
         let e = error_of(&GOOD.replace("seed = 3", "seed = 3\nsed = 4"));
         assert!(e.contains("sed"), "{e}");
         let e = error_of(&GOOD.replace("layers = 2", "layers = \"two\""));
