@@ -110,12 +110,7 @@ impl KeepSpec {
         {
             return true;
         }
-        let [lower, upper] = self.range;
-        if lower <= upper {
-            value >= lower && value <= upper
-        } else {
-            value >= lower || value <= upper
-        }
+        in_interval(self.range, value)
     }
 }
 
@@ -530,12 +525,19 @@ pub struct Region {
 impl Region {
     /// Whether the point `(x, y)` of the scatter plane lies in the region.
     pub fn contains(&self, x: f64, y: f64) -> bool {
-        let inside = |interval: Option<[f64; 2]>, v: f64| match interval {
-            None => true,
-            Some([lower, upper]) if lower <= upper => v >= lower && v <= upper,
-            Some([lower, upper]) => v >= lower || v <= upper,
-        };
+        let inside =
+            |interval: Option<[f64; 2]>, v: f64| interval.is_none_or(|i| in_interval(i, v));
         inside(self.x, x) && inside(self.y, y)
+    }
+}
+
+/// Whether `v` lies in `[lower, upper]`; `lower > upper` wraps around (the values `≥ lower`
+/// or `≤ upper`), as periodic angles need.
+fn in_interval([lower, upper]: [f64; 2], v: f64) -> bool {
+    if lower <= upper {
+        v >= lower && v <= upper
+    } else {
+        v >= lower || v <= upper
     }
 }
 
