@@ -21,7 +21,9 @@ const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 const EPS: f64 = 1e-8;
 
-/// Adam with bias correction (Kingma & Ba), β₁ = 0.9, β₂ = 0.999, ε = 1e-8.
+/// Adam with bias correction (Kingma & Ba), β₁ = 0.9, β₂ = 0.999, ε = 1e-8, and optional
+/// decoupled weight decay (AdamW, Loshchilov & Hutter): each step first shrinks every
+/// parameter by the factor 1 − lr·λ, independently of the gradient's scale.
 #[derive(Debug)]
 pub(crate) struct Adam {
     /// Parameters sorted by name; each is a view into `flat`.
@@ -148,14 +150,21 @@ impl Adam {
         self.grad.as_ref()
     }
 
-    /// Clips the last gradient to norm `max` (if given and exceeded) and takes one Adam step.
-    pub(crate) fn step(&mut self, norm: f64, clip: Option<f64>) {
-        let _ = self.step_on(norm, clip, true);
+    /// Clips the last gradient to norm `max` (if given and exceeded) and takes one Adam step,
+    /// with decoupled weight decay `weight_decay` (λ ≥ 0; 0 is plain Adam).
+    pub(crate) fn step(&mut self, norm: f64, clip: Option<f64>, weight_decay: f64) {
+        let _ = self.step_on(norm, clip, weight_decay, true);
     }
 
     /// [`step`](Self::step), with the host-side update allowed or not (the tests compare the
     /// two).
-    fn step_on(&mut self, norm: f64, clip: Option<f64>, host_allowed: bool) -> UpdatePath {
+    fn step_on(
+        &mut self,
+        norm: f64,
+        clip: Option<f64>,
+        weight_decay: f64,
+        host_allowed: bool,
+    ) -> UpdatePath {
         let Some(mut g) = self.grad.take() else {
             return UpdatePath::None;
         };
@@ -171,6 +180,7 @@ impl Adam {
             bc1,
             bc2,
             lr: self.lr,
+            decay: self.lr * weight_decay,
         };
         if host_allowed
             && (update.on_host::<f32>([&mut self.flat, &mut g, &mut self.m, &mut self.v])
@@ -183,8 +193,12 @@ impl Adam {
             let _ = self.m.lerp_(&g, 1.0 - BETA1);
             let _ = self.v.lerp_(&g.square(), 1.0 - BETA2);
             let denom = (&self.v / bc2).sqrt() + EPS;
-            let update = (&self.m / &denom) * (self.lr / bc1);
-            let _ = self.flat.f_sub_(&update);
+            let adam_step = (&self.m / &denom) * (self.lr / bc1);
+            // λ = 0 skips the multiplication, so plain Adam's arithmetic is unchanged.
+            if update.decay != 0.0 {
+                let _ = self.flat.f_mul_scalar_(1.0 - update.decay);
+            }
+            let _ = self.flat.f_sub_(&adam_step);
         });
         UpdatePath::Libtorch
     }
@@ -249,6 +263,8 @@ struct Update {
     bc1: f64,
     bc2: f64,
     lr: f64,
+    /// lr·λ: each parameter is first multiplied by 1 − lr·λ (0: no decay).
+    decay: f64,
 }
 
 impl Update {
@@ -278,6 +294,7 @@ impl Update {
         let bc2 = T::from_f64(self.bc2);
         let eps = T::from_f64(EPS);
         let step = T::from_f64(self.lr / self.bc1);
+        let keep = (self.decay != 0.0).then(|| T::from_f64(1.0 - self.decay));
         for (((p, &g), m), v) in p
             .iter_mut()
             .zip(g.iter())
@@ -291,6 +308,9 @@ impl Update {
             *m = *m + w1 * (g - *m);
             *v = *v + w2 * (g * g - *v);
             let denom = (*v / bc2).sqrt() + eps;
+            if let Some(keep) = keep {
+                *p = *p * keep;
+            }
             *p = *p - *m / denom * step;
         }
         true
@@ -392,7 +412,7 @@ mod tests {
         let mut adam = Adam::new(Vec::new(), 1e-3);
         let norm = adam.compute_gradients(StepLoss::default()).unwrap();
         assert_eq!(norm, 0.0);
-        adam.step(norm, Some(1.0));
+        adam.step(norm, Some(1.0), 0.0);
     }
 
     /// After a reset, the first step has Adam's initial size (lr per coordinate, the sign of
@@ -406,7 +426,7 @@ mod tests {
             let loss = (&p * Tensor::from_slice(&g)).sum(tch::Kind::Double);
             let norm = adam.compute_gradients(StepLoss::autograd(loss)).unwrap();
             let before = Vec::<f64>::try_from(&p.detach()).unwrap();
-            adam.step(norm, None);
+            adam.step(norm, None, 0.0);
             let after = Vec::<f64>::try_from(&p.detach()).unwrap();
             after
                 .iter()
@@ -428,12 +448,34 @@ mod tests {
         }
     }
 
+    /// Decoupled weight decay shrinks each parameter by 1 − lr·λ per step whatever the
+    /// gradient: with a zero gradient Adam's own step is 0, so after n steps p = p₀ (1 − lr·λ)ⁿ,
+    /// on both update paths.
+    #[test]
+    fn weight_decay_shrinks_parameters_geometrically() {
+        let _torch = crate::generator::torch_lock();
+        for host in [true, false] {
+            let p = Tensor::from_slice(&[2.0f64, -3.0, 0.5]).set_requires_grad(true);
+            let mut adam = Adam::new(vec![("p".into(), p.shallow_clone())], 0.1);
+            for _ in 0..10 {
+                let loss = (&p * 0.0).sum(Kind::Double);
+                let norm = adam.compute_gradients(StepLoss::autograd(loss)).unwrap();
+                adam.step_on(norm, None, 0.5, host);
+            }
+            let after = Vec::<f64>::try_from(&p.detach()).unwrap();
+            let factor = 0.95f64.powi(10);
+            for (a, p0) in after.iter().zip([2.0, -3.0, 0.5]) {
+                assert!((a - p0 * factor).abs() < 1e-12, "host {host}: {after:?}");
+            }
+        }
+    }
+
     /// The host-side update and the libtorch one take the same steps, to float32 rounding
     /// (with and without clipping).
     #[test]
     fn host_and_libtorch_updates_agree() {
         let _torch = crate::generator::torch_lock();
-        for clip in [None, Some(0.5)] {
+        for (clip, weight_decay) in [(None, 0.0), (Some(0.5), 0.0), (Some(0.5), 0.3)] {
             let run = |host: bool| -> Vec<f32> {
                 tch::manual_seed(7);
                 let a =
@@ -450,7 +492,7 @@ mod tests {
                     let loss = (&a * &a).sum(Kind::Float) * (1.0 + step as f64)
                         + (&b - 1.0).pow_tensor_scalar(4).sum(Kind::Float);
                     let norm = adam.compute_gradients(StepLoss::autograd(loss)).unwrap();
-                    let path = adam.step_on(norm, clip, host);
+                    let path = adam.step_on(norm, clip, weight_decay, host);
                     let expected = if host {
                         UpdatePath::Host
                     } else {

@@ -53,6 +53,9 @@ pub struct TrainConfig {
     pub warmup_steps: usize,
     /// Clip the gradient to this Euclidean norm (None: no clipping).
     pub clip_grad_norm: Option<f64>,
+    /// Decoupled weight decay λ (AdamW): every step multiplies each weight by 1 − lr·λ before
+    /// Adam's update. It limits how sharply a flow can fit its training frames; 0: none.
+    pub weight_decay: f64,
     /// Weight of the forward-KL (maximum-likelihood) term; needs data.
     pub forward_weight: f64,
     /// Weight of the reverse-KL (free-energy) term; needs a potential.
@@ -100,6 +103,7 @@ impl Default for TrainConfig {
             schedule: LrSchedule::Constant,
             warmup_steps: 0,
             clip_grad_norm: Some(100.0),
+            weight_decay: 0.0,
             forward_weight: 1.0,
             reverse_weight: 0.0,
             reverse_from_step: 0,
@@ -183,6 +187,12 @@ impl TrainConfig {
             return bad(
                 "forward_weight",
                 "forward_weight and reverse_weight must be >= 0 and not both 0".into(),
+            );
+        }
+        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
+            return bad(
+                "weight_decay",
+                format!("must be finite and >= 0, got {}", self.weight_decay),
             );
         }
         if !(self.beta > 0.0 && self.beta.is_finite()) {
@@ -602,7 +612,7 @@ pub(crate) fn guarded_step(
         }
     } else {
         *consecutive_bad = 0;
-        adam.step(grad_norm, config.clip_grad_norm);
+        adam.step(grad_norm, config.clip_grad_norm, config.weight_decay);
         report.final_loss = Some(loss_value);
     }
     report.losses.push((!skipped).then_some(loss_value));
@@ -697,5 +707,23 @@ mod tests {
             ..config
         };
         assert!(!from_the_start.restarts_at_reverse_join());
+    }
+
+    /// A negative or non-finite weight decay is refused with the key's name.
+    #[test]
+    fn a_bad_weight_decay_names_the_key() {
+        for weight_decay in [-0.1, f64::NAN, f64::INFINITY] {
+            let config = TrainConfig {
+                weight_decay,
+                ..TrainConfig::default()
+            };
+            let message = config.validate().unwrap_err().to_string();
+            assert!(message.contains("weight_decay"), "{message}");
+        }
+        let fine = TrainConfig {
+            weight_decay: 0.1,
+            ..TrainConfig::default()
+        };
+        assert!(fine.validate().is_ok());
     }
 }

@@ -584,7 +584,7 @@ mod profile {
                 .unwrap();
             t_grad += t.elapsed().as_secs_f64();
             let t = Instant::now();
-            adam.step(norm, None);
+            adam.step(norm, None, 0.0);
             t_step += t.elapsed().as_secs_f64();
         }
         let a = Tensor::randn([256, 16], (Kind::Float, tch::Device::Cpu));
