@@ -471,7 +471,7 @@ mod tests {
     }
 
     /// The host-side update and the libtorch one take the same steps, to float32 rounding
-    /// (with and without clipping).
+    /// (with and without clipping, and with weight decay).
     #[test]
     fn host_and_libtorch_updates_agree() {
         let _torch = crate::generator::torch_lock();
