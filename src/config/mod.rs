@@ -103,13 +103,19 @@ pub struct KeepSpec {
 impl KeepSpec {
     /// Whether a frame of `file` with CV value `value` is kept.
     pub fn keeps(&self, file: &Path, value: f64) -> bool {
-        if !self
-            .files
+        !self.filters(file) || self.in_range(value)
+    }
+
+    /// Whether the frames of `file` are filtered at all (others are kept whole, and their
+    /// CV need not be computed).
+    pub fn filters(&self, file: &Path) -> bool {
+        self.files
             .as_ref()
-            .is_none_or(|f| f.iter().any(|f| f == file))
-        {
-            return true;
-        }
+            .is_none_or(|files| files.iter().any(|f| f == file))
+    }
+
+    /// Whether a CV value lies in `range` (wrapping around when `lower > upper`).
+    pub fn in_range(&self, value: f64) -> bool {
         in_interval(self.range, value)
     }
 }

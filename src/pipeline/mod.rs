@@ -166,20 +166,18 @@ impl Prepared {
                         length_per_angstrom: system.length_per_angstrom,
                     };
                     let mut frames = read_frames(trajectory, &spec)?;
-                    if let Some(keep) = &d.keep {
+                    if let Some(keep) = d.keep.as_ref().filter(|k| k.filters(trajectory)) {
                         frames =
-                            keep_frames(&frames, trajectory, keep, &system).ok_or_else(|| {
-                                Error::Config {
-                                    file: config_path.to_owned(),
-                                    key: "data.keep".into(),
-                                    message: format!(
-                                        "no frame of {} has {} in [{}, {}]",
-                                        trajectory.display(),
-                                        keep.cv.label(),
-                                        keep.range[0],
-                                        keep.range[1]
-                                    ),
-                                }
+                            keep_frames(&frames, keep, &system).ok_or_else(|| Error::Config {
+                                file: config_path.to_owned(),
+                                key: "data.keep".into(),
+                                message: format!(
+                                    "no frame of {} has {} in [{}, {}]",
+                                    trajectory.display(),
+                                    keep.cv.label(),
+                                    keep.range[0],
+                                    keep.range[1]
+                                ),
                             })?;
                     }
                     data_files.push((trajectory.clone(), frames.len() / system.potential.dim()));
@@ -451,18 +449,17 @@ pub(crate) fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// The frames of `file` that `[data] keep` keeps (all of them for a file it does not filter);
-/// None if it keeps none.
+/// The frames whose CV lies in `[data] keep`'s range (of a file it filters); None if it keeps
+/// none.
 fn keep_frames(
     frames: &[f64],
-    file: &Path,
     keep: &crate::config::KeepSpec,
     system: &System,
 ) -> Option<Vec<f64>> {
     let dim = system.potential.dim();
     let kept: Vec<f64> = frames
         .chunks_exact(dim)
-        .filter(|x| keep.keeps(file, keep.cv.value(x, system.spatial_dim)))
+        .filter(|x| keep.in_range(keep.cv.value(x, system.spatial_dim)))
         .flatten()
         .copied()
         .collect();

@@ -266,7 +266,8 @@ pub struct TrainReport {
     pub step_terms: Vec<StepTerms>,
 }
 
-/// What one flow-training step measured, besides its loss.
+/// What one flow-training step measured, besides its loss. (Not a [`StepReport`]: that one's
+/// loss is NaN for a skipped step, which the checkpoint's JSON could not read back.)
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct StepTerms {
     /// Mean negative log-likelihood of the data batch.

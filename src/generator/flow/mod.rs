@@ -224,12 +224,19 @@ impl FlowConfig {
         let mut sets = vec![torsions[..half].to_vec(), torsions[half..].to_vec()];
         if split_bonds_angles && others.len() > 3 {
             // others = [r_ab, r_bc, θ_abc, r₁, θ₁, r₂, θ₂, …]: pairs after the root's three.
-            let (mut even, mut odd) = (others[..3].to_vec(), Vec::new());
+            // The root's three join the pairs of the 2nd, 4th, … placed atoms; the 1st, 3rd, …
+            // form the other half.
+            let (mut with_root, mut alternate) = (others[..3].to_vec(), Vec::new());
             for (k, pair) in others[3..].chunks(2).enumerate() {
-                if k % 2 == 0 { &mut odd } else { &mut even }.extend_from_slice(pair);
+                if k % 2 == 0 {
+                    &mut alternate
+                } else {
+                    &mut with_root
+                }
+                .extend_from_slice(pair);
             }
-            sets.push(even);
-            sets.push(odd);
+            sets.push(with_root);
+            sets.push(alternate);
         } else {
             sets.push(others);
         }
