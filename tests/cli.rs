@@ -309,6 +309,36 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     );
 }
 
+/// `[data] oversample` trains on the frames it selects `factor` times in all: the report
+/// counts them, and `relax` cools the copies as well as the frames as read.
+#[test]
+fn oversampling_adds_copies_of_the_selected_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let frame = |i: usize| format!("1\nframe {i}\nX {} 0.5 0\n", -1.5 + 0.01 * i as f64);
+    write(d, "ten.xyz", &(0..10).map(frame).collect::<String>());
+    // x = −1.45 … −1.41: the last five frames.
+    let data = "[data]\ntrajectory = \"ten.xyz\"\n\
+        oversample = { cv = { kind = \"coordinate\", index = 0 }, range = [-1.455, 0.0], factor = 3 }\n\
+        relax = { steps = 20, step = 0.1 }\n\n[model]";
+    let config = SMALL_RUN
+        .replace("[model]", data)
+        .replace("forward_weight = 0.0", "forward_weight = 1.0");
+    write(d, "over.toml", &config);
+    let out = boltzgen(&["train", "over.toml", "-o", "over", "--quiet"], d);
+    assert!(out.status.success(), "{}", text(&out).1);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("over/train_report.json")).unwrap())
+            .unwrap();
+    let summary = &report["summary"];
+    assert_eq!(
+        summary["oversampling"],
+        serde_json::json!({ "selected": 5, "added": 10 }),
+        "{summary}"
+    );
+    assert_eq!(summary["relaxation"]["frames"], 20, "{summary}");
+}
+
 #[test]
 fn bad_input_gives_clear_errors_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -374,6 +404,20 @@ fn bad_input_gives_clear_errors_and_writes_nothing() {
         &["train", "keep_none.toml"],
         d,
         &["data.keep", "good.xyz", "x[0] in [100, 200]"],
+    );
+    // So does `[data] oversample` that selects no frame.
+    write(
+        d,
+        "oversample_none.toml",
+        &data_config("good.xyz").replace(
+            "[model]",
+            "oversample = { cv = { kind = \"coordinate\", index = 0 }, range = [100.0, 200.0], factor = 2 }\n\n[model]",
+        ),
+    );
+    expect_failure(
+        &["train", "oversample_none.toml"],
+        d,
+        &["data.oversample", "good.xyz", "x[0] in [100, 200]"],
     );
     write(d, "three.xyz", "3\n\nX 0 0 0\nX 1 0 0\nX 2 0 0\n");
     write(d, "three.toml", &data_config("three.xyz"));

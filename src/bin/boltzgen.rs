@@ -374,6 +374,12 @@ fn finish(
             t.seconds,
             fmt(t.final_loss, 4)
         );
+        if let Some(o) = &t.oversampling {
+            println!(
+                "            oversampled {} frames: {} copies added",
+                o.selected, o.added
+            );
+        }
         if let Some(r) = &t.relaxation {
             println!(
                 "            relaxed {} frames first: mean U {:.3} → {:.3}, acceptance {:.3}",

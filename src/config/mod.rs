@@ -82,6 +82,47 @@ pub struct DataConfig {
     /// that the hot run teaches that basin without making the whole model hotter.
     #[serde(default)]
     pub keep: Option<KeepSpec>,
+    /// Train on the frames whose collective variable lies in a range (of the files named, or
+    /// all) `factor` times: e.g. the few hot-run frames in the basin the cold run misses, so
+    /// that the model learns that basin as well as the others.
+    #[serde(default)]
+    pub oversample: Option<OversampleSpec>,
+}
+
+/// `[data] oversample = { cv = { kind = "dihedral", particles = [4, 6, 8, 14] }, range = [0.0,
+/// 120.0], factor = 4, files = ["md_1000K.dcd"] }`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OversampleSpec {
+    /// The collective variable that selects frames.
+    pub cv: CollectiveVariable,
+    /// `[lower, upper]` of the CV; `lower > upper` wraps around, as for `keep`.
+    pub range: [f64; 2],
+    /// How many times each selected frame is trained on in all (1 changes nothing).
+    pub factor: usize,
+    /// Oversample only the frames of these trajectory files (each one of `[data]
+    /// trajectory`, relative to the config file). All files by default.
+    #[serde(default)]
+    pub files: Option<Vec<PathBuf>>,
+}
+
+impl OversampleSpec {
+    /// Whether the frames of `file` are candidates at all.
+    pub fn filters(&self, file: &Path) -> bool {
+        names(&self.files, file)
+    }
+
+    /// Whether a CV value lies in `range` (wrapping around when `lower > upper`).
+    pub fn in_range(&self, value: f64) -> bool {
+        in_interval(self.range, value)
+    }
+}
+
+/// Whether an optional list of files (`None`: all files) names `file`.
+fn names(files: &Option<Vec<PathBuf>>, file: &Path) -> bool {
+    files
+        .as_ref()
+        .is_none_or(|files| files.iter().any(|f| f == file))
 }
 
 /// `[data] keep = { cv = { kind = "dihedral", particles = [4, 6, 8, 14] }, range = [0.0,
@@ -109,9 +150,7 @@ impl KeepSpec {
     /// Whether the frames of `file` are filtered at all (others are kept whole, and their
     /// CV need not be computed).
     pub fn filters(&self, file: &Path) -> bool {
-        self.files
-            .as_ref()
-            .is_none_or(|files| files.iter().any(|f| f == file))
+        names(&self.files, file)
     }
 
     /// Whether a CV value lies in `range` (wrapping around when `lower > upper`).
@@ -622,7 +661,12 @@ impl RunConfig {
         if let Some(d) = self.data.as_mut() {
             let relax_files = d.relax.as_mut().and_then(|r| r.files.as_mut());
             let keep_files = d.keep.as_mut().and_then(|k| k.files.as_mut());
-            for f in relax_files.into_iter().chain(keep_files).flatten() {
+            let oversample_files = d.oversample.as_mut().and_then(|o| o.files.as_mut());
+            let named = relax_files
+                .into_iter()
+                .chain(keep_files)
+                .chain(oversample_files);
+            for f in named.flatten() {
                 if f.is_relative() {
                     *f = base.join(&*f);
                 }
@@ -711,34 +755,54 @@ impl RunConfig {
                 }
             }
         }
-        if let Some(k) = self.data.as_ref().and_then(|d| d.keep.as_ref()) {
-            k.cv.validate(dim, system.spatial_dim)
-                .map_err(|m| bad("data.keep.cv", m))?;
-            if !k.range.iter().all(|v| v.is_finite()) {
+        let trajectories = self
+            .data
+            .as_ref()
+            .and_then(|d| d.trajectory.as_ref())
+            .map(|t| t.paths())
+            .unwrap_or(&[]);
+        // `keep` and `oversample` select frames the same way, and are checked the same way.
+        let selections = self.data.iter().flat_map(|d| {
+            let keep = d
+                .keep
+                .as_ref()
+                .map(|k| ("data.keep", &k.cv, k.range, &k.files));
+            let oversample = d
+                .oversample
+                .as_ref()
+                .map(|o| ("data.oversample", &o.cv, o.range, &o.files));
+            keep.into_iter().chain(oversample)
+        });
+        for (key, cv, range, files) in selections {
+            cv.validate(dim, system.spatial_dim)
+                .map_err(|m| bad(&format!("{key}.cv"), m))?;
+            if !range.iter().all(|v| v.is_finite()) {
                 return Err(bad(
-                    "data.keep.range",
-                    format!("must be two finite numbers, got {:?}", k.range),
+                    &format!("{key}.range"),
+                    format!("must be two finite numbers, got {range:?}"),
                 ));
             }
-            let trajectories = self
-                .data
-                .as_ref()
-                .and_then(|d| d.trajectory.as_ref())
-                .map(|t| t.paths())
-                .unwrap_or(&[]);
             if trajectories.is_empty() {
                 return Err(bad(
-                    "data.keep",
+                    key,
                     "selects trajectory frames, but [data] has no trajectory".into(),
                 ));
             }
-            for (i, f) in k.files.iter().flatten().enumerate() {
+            for (i, f) in files.iter().flatten().enumerate() {
                 if !trajectories.contains(f) {
                     return Err(bad(
-                        &format!("data.keep.files[{i}]"),
+                        &format!("{key}.files[{i}]"),
                         format!("{} is not one of [data] trajectory", f.display()),
                     ));
                 }
+            }
+        }
+        if let Some(o) = self.data.as_ref().and_then(|d| d.oversample.as_ref()) {
+            if o.factor == 0 {
+                return Err(bad(
+                    "data.oversample.factor",
+                    "must be at least 1 (1 changes nothing; use keep to drop frames)".into(),
+                ));
             }
         }
         if let Some(cv) = &self.analysis.cv {
@@ -1004,6 +1068,46 @@ profile = { lower = -2.5, upper = 2.5, bins = 25 }
             "{ cv = { kind = \"coordinate\", index = 0 }, range = [0.0, nan] }",
         ));
         assert!(e.contains("data.keep.range"), "{e}");
+    }
+
+    /// `[data] oversample`: parsed like `keep`, and its errors name the key.
+    #[test]
+    fn oversample_selects_frames_and_names_its_keys() {
+        let with_data = |oversample: &str| {
+            GOOD.replace(
+                "[model]",
+                &format!(
+                    "[data]\ntrajectory = [\"hot.xyz\", \"cold.xyz\"]\noversample = {oversample}\n\n[model]"
+                ),
+            )
+        };
+        let c = parse(&with_data(
+            "{ cv = { kind = \"coordinate\", index = 0 }, range = [120.0, -60.0], factor = 4, files = [\"hot.xyz\"] }",
+        ))
+        .unwrap();
+        let o = c.data.unwrap().oversample.unwrap();
+        assert_eq!(o.factor, 4);
+        assert!(o.filters(Path::new("hot.xyz")) && !o.filters(Path::new("cold.xyz")));
+        assert!(o.in_range(150.0) && o.in_range(-90.0) && !o.in_range(0.0));
+
+        let cv = "cv = { kind = \"coordinate\", index = 0 }";
+        let e = error_of(&with_data(&format!(
+            "{{ {cv}, range = [0.0, 1.0], factor = 0 }}"
+        )));
+        assert!(e.contains("data.oversample.factor"), "{e}");
+        let e = error_of(&with_data(&format!(
+            "{{ {cv}, range = [0.0, 1.0], factor = 2, files = [\"warm.xyz\"] }}"
+        )));
+        assert!(
+            e.contains("data.oversample.files[0]") && e.contains("warm.xyz"),
+            "{e}"
+        );
+        let e = error_of(&with_data(&format!(
+            "{{ {cv}, range = [inf, 1.0], factor = 2 }}"
+        )));
+        assert!(e.contains("data.oversample.range"), "{e}");
+        let e = error_of(&with_data(&format!("{{ {cv}, range = [0.0, 1.0] }}")));
+        assert!(e.contains("factor"), "{e}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub use inspect::inspect;
 pub use plot::{plot_run, PlotSummary, Scatter, Surface};
 pub use reweight::{reweight, ReweightSummary};
 pub use sample::{sample, SampleSummary};
-pub use train::{train, TrainSummary};
+pub use train::{train, OversampleReport, TrainSummary};
 
 /// Command-line level choices that override or complement the config.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +93,10 @@ pub struct Prepared {
     /// Where the frames of `data` came from: each trajectory file with its number of frames,
     /// in order (empty for exact samples).
     pub data_files: Vec<(PathBuf, usize)>,
+    /// The frames `[data] oversample` selects: each file it names with the rows of `data` (in
+    /// order) whose CV lies in its range. Checked as the frames are read, so that a file
+    /// without such a frame fails before anything is written.
+    pub oversampled_rows: Vec<(PathBuf, Vec<usize>)>,
     /// The run directory.
     pub run_dir: PathBuf,
     /// The seed in force.
@@ -125,6 +129,7 @@ impl Prepared {
             other => other,
         })?;
         let mut data_files = Vec::new();
+        let mut oversampled_rows = Vec::new();
         let data = match &config.data {
             Some(d) if d.exact_samples.is_some() => {
                 let draw = system.exact_sampler.as_ref().ok_or_else(|| Error::Config {
@@ -180,7 +185,31 @@ impl Prepared {
                                 ),
                             })?;
                     }
-                    data_files.push((trajectory.clone(), frames.len() / system.potential.dim()));
+                    let dim = system.potential.dim();
+                    if let Some(o) = d.oversample.as_ref().filter(|o| o.filters(trajectory)) {
+                        let first = all.len() / dim;
+                        let rows: Vec<usize> = frames
+                            .chunks_exact(dim)
+                            .enumerate()
+                            .filter(|(_, x)| o.in_range(o.cv.value(x, system.spatial_dim)))
+                            .map(|(i, _)| first + i)
+                            .collect();
+                        if rows.is_empty() {
+                            return Err(Error::Config {
+                                file: config_path.to_owned(),
+                                key: "data.oversample".into(),
+                                message: format!(
+                                    "no frame of {} has {} in [{}, {}]",
+                                    trajectory.display(),
+                                    o.cv.label(),
+                                    o.range[0],
+                                    o.range[1]
+                                ),
+                            });
+                        }
+                        oversampled_rows.push((trajectory.clone(), rows));
+                    }
+                    data_files.push((trajectory.clone(), frames.len() / dim));
                     all.extend(frames);
                 }
                 Some(all)
@@ -204,6 +233,7 @@ impl Prepared {
             system,
             data,
             data_files,
+            oversampled_rows,
             run_dir,
         })
     }

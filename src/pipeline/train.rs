@@ -36,6 +36,9 @@ pub struct TrainSummary {
     pub stopped_early: bool,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// What `[data] oversample` added to the training frames, when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oversampling: Option<OversampleReport>,
     /// What `[data] relax` did to the training frames, when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relaxation: Option<RelaxReport>,
@@ -117,27 +120,80 @@ fn build_model(prep: &Prepared, m: &ModelConfig, frames: Option<&[f64]>) -> Resu
     })
 }
 
-/// Training frames (borrowed when used as read) and what relaxing them did.
-type TrainingFrames<'a> = (Option<Cow<'a, [f64]>>, Option<RelaxReport>);
+/// Training frames (borrowed when used as read), what oversampling added and what relaxing
+/// them did.
+struct TrainingFrames<'a> {
+    frames: Option<Cow<'a, [f64]>>,
+    oversampling: Option<OversampleReport>,
+    relaxation: Option<RelaxReport>,
+}
 
-/// The frames to train on: `prep.data`, relaxed at the system's temperature when `[data]
-/// relax` asks for it (the frames of the files it names, or all).
+/// What `[data] oversample` added to the training frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OversampleReport {
+    /// Frames whose CV lies in the range (of the files named).
+    pub selected: usize,
+    /// Copies appended, `(factor − 1) · selected`.
+    pub added: usize,
+}
+
+/// The frames to train on: `prep.data`, with the copies `[data] oversample` asks for appended
+/// (each file's copies as blocks of their own, after all files), then relaxed at the system's
+/// temperature when `[data] relax` asks for it (the frames of the files it names, copies
+/// included, or all). Each block is relaxed with streams of its own, so the copies of one
+/// frame cool along different paths.
 fn training_frames<'a>(
     prep: &'a Prepared,
     progress: &mut dyn Progress,
 ) -> Result<TrainingFrames<'a>> {
-    let spec = prep.config.data.as_ref().and_then(|d| d.relax.as_ref());
-    let (Some(frames), Some(spec)) = (&prep.data, spec) else {
-        // Nothing to relax: train on the frames as read, without a copy.
-        return Ok((prep.data.as_deref().map(Cow::Borrowed), None));
+    let data = prep.config.data.as_ref();
+    let relax = data.and_then(|d| d.relax.as_ref());
+    let oversample = data.and_then(|d| d.oversample.as_ref());
+    let Some(frames) = &prep.data else {
+        return Ok(TrainingFrames {
+            frames: None,
+            oversampling: None,
+            relaxation: None,
+        });
     };
+    if relax.is_none() && oversample.is_none() {
+        // Train on the frames as read, without a copy.
+        return Ok(TrainingFrames {
+            frames: Some(Cow::Borrowed(frames)),
+            oversampling: None,
+            relaxation: None,
+        });
+    }
     let mut frames = frames.clone();
     let dim = prep.system.potential.dim();
     // Exact samples have no files: they are one block.
-    let blocks = if prep.data_files.is_empty() {
+    let mut blocks = if prep.data_files.is_empty() {
         vec![(prep.config_path.clone(), frames.len() / dim.max(1))]
     } else {
         prep.data_files.clone()
+    };
+    let oversampling = match oversample {
+        Some(spec) => {
+            let report = oversample_frames(prep, spec.factor, &mut frames, &mut blocks);
+            progress.note(&format!(
+                "oversampling {} frames with {} in [{}, {}] by {}: {} copies added",
+                report.selected,
+                spec.cv.label(),
+                spec.range[0],
+                spec.range[1],
+                spec.factor,
+                report.added
+            ));
+            Some(report)
+        }
+        None => None,
+    };
+    let Some(spec) = relax else {
+        return Ok(TrainingFrames {
+            frames: Some(Cow::Owned(frames)),
+            oversampling,
+            relaxation: None,
+        });
     };
     let mut total: Option<RelaxReport> = None;
     let mut first = 0;
@@ -178,7 +234,38 @@ fn training_frames<'a>(
             Some(t) => t.merge(&report),
         });
     }
-    Ok((Some(Cow::Owned(frames)), total))
+    Ok(TrainingFrames {
+        frames: Some(Cow::Owned(frames)),
+        oversampling,
+        relaxation: total,
+    })
+}
+
+/// Appends `factor − 1` copies of the frames `[data] oversample` selected as they were read
+/// ([`Prepared::oversampled_rows`]), one block per source file after all files, and counts
+/// them.
+fn oversample_frames(
+    prep: &Prepared,
+    factor: usize,
+    frames: &mut Vec<f64>,
+    blocks: &mut Vec<(PathBuf, usize)>,
+) -> OversampleReport {
+    let dim = prep.system.potential.dim();
+    let mut report = OversampleReport {
+        selected: 0,
+        added: 0,
+    };
+    for (file, rows) in &prep.oversampled_rows {
+        report.selected += rows.len();
+        for _ in 1..factor {
+            for &row in rows {
+                frames.extend_from_within(row * dim..(row + 1) * dim);
+            }
+            blocks.push((file.clone(), rows.len()));
+            report.added += rows.len();
+        }
+    }
+    report
 }
 
 fn write_loss_csv(path: &std::path::Path, report: &TrainReport) -> Result<()> {
@@ -259,6 +346,7 @@ pub fn train(
                 best_validation_nll: None,
                 stopped_early: false,
                 seconds: started.elapsed().as_secs_f64(),
+                oversampling: None,
                 relaxation: None,
             },
         ));
@@ -275,7 +363,11 @@ pub fn train(
             "forward KL needs training frames: add a [data] section",
         ));
     }
-    let (data, relaxation) = training_frames(prep, progress)?;
+    let TrainingFrames {
+        frames: data,
+        oversampling,
+        relaxation,
+    } = training_frames(prep, progress)?;
     let data = data.as_deref();
     let mut model = match prep.load_model_file()? {
         Some(model) => model,
@@ -322,6 +414,7 @@ pub fn train(
         best_validation_nll: report.best_validation_nll.and_then(finite),
         stopped_early: report.stopped_early,
         seconds: started.elapsed().as_secs_f64(),
+        oversampling,
         relaxation,
     };
     write_json(
