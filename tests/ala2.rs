@@ -119,7 +119,11 @@ fn openmm_systems_refuse_wrong_units_and_missing_files() {
 /// length: a spline flow over Z-matrix coordinates trained on frames of both trajectories
 /// (maximum likelihood, then with the energy), flow moves mixed with one-atom moves at 300 K,
 /// direct draws reweighted, region probabilities and free-energy surfaces reported. It also
-/// takes one frame range per file and relaxes the 1 000 K frames first (`[data] relax`).
+/// takes one frame range per file, keeps the 1 000 K frames in αL/C7ax four times over
+/// (`[data] keep` and `oversample`) and relaxes them first (`[data] relax`).
+/// Frames of `md_1000K.dcd` (every 20th of the first 20 000) with 0 < φ < 120°.
+const ALPHA_L_FRAMES: usize = 73;
+
 #[test]
 fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() {
     let dir = tempfile::tempdir().unwrap();
@@ -153,10 +157,17 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("run").join(name)).unwrap())
             .unwrap()
     };
-    // The 1 000 K frames (1 000 of them, every 20th) were cooled before training; the
-    // 300 K ones were left as read.
-    let relaxation = &read("train_report.json")["summary"]["relaxation"];
-    assert_eq!(relaxation["frames"], 1000, "{relaxation}");
+    // Of the 1 000 frames read from the 1 000 K run (every 20th), those with 0 < φ < 120°
+    // were kept and trained on four times; all their copies were cooled before training, the
+    // 300 K frames were left as read.
+    let summary = &read("train_report.json")["summary"];
+    assert_eq!(
+        summary["oversampling"],
+        serde_json::json!({ "selected": ALPHA_L_FRAMES, "added": 3 * ALPHA_L_FRAMES }),
+        "{summary}"
+    );
+    let relaxation = &summary["relaxation"];
+    assert_eq!(relaxation["frames"], 4 * ALPHA_L_FRAMES, "{relaxation}");
     let before = relaxation["mean_energy_before"].as_f64().unwrap();
     let after = relaxation["mean_energy_after"].as_f64().unwrap();
     assert!(
