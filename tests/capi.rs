@@ -96,7 +96,7 @@ fn the_c_host_program_samples_the_double_well_like_boltzgen(dir: &Path, model: &
     let host = build_host_mc(dir);
     let out = Command::new(&host)
         .arg(model)
-        .args(["40000", "7"])
+        .args(["160000", "7"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -111,9 +111,12 @@ fn the_c_host_program_samples_the_double_well_like_boltzgen(dir: &Path, model: &
 
     let u = DoubleWell2D::new(1.0, 6.0, 1.0, 1.0).unwrap();
     let exact = u.x_probability(-10.0, 0.0, 1.0).unwrap();
-    // 100 batch means of 400 steps, with flow moves (a quarter of the steps, accepted > 50 %)
+    // 100 batch means of 1 600 steps, with flow moves (a quarter of the steps, accepted > 50 %)
     // decorrelating the chain within a few tens of steps: the batch-means error bar is
-    // reliable, and ≈ 0.002 here.
+    // reliable. How fast the chain crosses between the wells depends on how well the flow
+    // covers the right one, and that depends on the machine: training is chaotic, and
+    // libtorch picks its kernels by CPU. With 40 000 steps the error bar was 0.002 on one
+    // machine and 0.006 on another (flow ESS 80 %), so the host runs 160 000.
     assert!(c_se > 0.0 && c_se < 0.005, "{stdout}");
     let z_exact = (c_mean - exact) / c_se;
     assert!(

@@ -578,7 +578,7 @@ impl Region {
 
 /// Whether `v` lies in `[lower, upper]`; `lower > upper` wraps around (the values `≥ lower`
 /// or `≤ upper`), as periodic angles need.
-fn in_interval([lower, upper]: [f64; 2], v: f64) -> bool {
+pub(crate) fn in_interval([lower, upper]: [f64; 2], v: f64) -> bool {
     if lower <= upper {
         v >= lower && v <= upper
     } else {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{CollectiveVariable, ModelKind, RunConfig, System};
+use crate::config::{in_interval, CollectiveVariable, ModelKind, RunConfig, System};
 use crate::error::{Error, Result};
 use crate::generator::store::{load_flow, load_vae, ModelMetadata};
 use crate::generator::{DeviceChoice, Flow, Generator, TorchScriptGenerator, Vae};
@@ -171,42 +171,23 @@ impl Prepared {
                         length_per_angstrom: system.length_per_angstrom,
                     };
                     let mut frames = read_frames(trajectory, &spec)?;
-                    if let Some(keep) = d.keep.as_ref().filter(|k| k.filters(trajectory)) {
-                        frames =
-                            keep_frames(&frames, keep, &system).ok_or_else(|| Error::Config {
-                                file: config_path.to_owned(),
-                                key: "data.keep".into(),
-                                message: format!(
-                                    "no frame of {} has {} in [{}, {}]",
-                                    trajectory.display(),
-                                    keep.cv.label(),
-                                    keep.range[0],
-                                    keep.range[1]
-                                ),
-                            })?;
-                    }
                     let dim = system.potential.dim();
+                    if let Some(keep) = d.keep.as_ref().filter(|k| k.filters(trajectory)) {
+                        let selection = ("data.keep", &keep.cv, keep.range);
+                        let rows =
+                            rows_in_range(&frames, &system, selection, trajectory, config_path)?;
+                        frames = rows
+                            .iter()
+                            .flat_map(|&i| &frames[i * dim..(i + 1) * dim])
+                            .copied()
+                            .collect();
+                    }
                     if let Some(o) = d.oversample.as_ref().filter(|o| o.filters(trajectory)) {
                         let first = all.len() / dim;
-                        let rows: Vec<usize> = frames
-                            .chunks_exact(dim)
-                            .enumerate()
-                            .filter(|(_, x)| o.in_range(o.cv.value(x, system.spatial_dim)))
-                            .map(|(i, _)| first + i)
-                            .collect();
-                        if rows.is_empty() {
-                            return Err(Error::Config {
-                                file: config_path.to_owned(),
-                                key: "data.oversample".into(),
-                                message: format!(
-                                    "no frame of {} has {} in [{}, {}]",
-                                    trajectory.display(),
-                                    o.cv.label(),
-                                    o.range[0],
-                                    o.range[1]
-                                ),
-                            });
-                        }
+                        let selection = ("data.oversample", &o.cv, o.range);
+                        let rows =
+                            rows_in_range(&frames, &system, selection, trajectory, config_path)?;
+                        let rows = rows.into_iter().map(|i| first + i).collect();
                         oversampled_rows.push((trajectory.clone(), rows));
                     }
                     data_files.push((trajectory.clone(), frames.len() / dim));
@@ -479,19 +460,34 @@ pub(crate) fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-/// The frames whose CV lies in `[data] keep`'s range (of a file it filters); None if it keeps
+/// The rows of `frames` (of `file`) whose collective variable lies in the range of `[data]
+/// keep` or `oversample` (`key`); an error naming the key, the file and the range if there is
 /// none.
-fn keep_frames(
+fn rows_in_range(
     frames: &[f64],
-    keep: &crate::config::KeepSpec,
     system: &System,
-) -> Option<Vec<f64>> {
-    let dim = system.potential.dim();
-    let kept: Vec<f64> = frames
-        .chunks_exact(dim)
-        .filter(|x| keep.in_range(keep.cv.value(x, system.spatial_dim)))
-        .flatten()
-        .copied()
+    (key, cv, range): (&str, &CollectiveVariable, [f64; 2]),
+    file: &Path,
+    config_path: &Path,
+) -> Result<Vec<usize>> {
+    let rows: Vec<usize> = frames
+        .chunks_exact(system.potential.dim())
+        .enumerate()
+        .filter(|(_, x)| in_interval(range, cv.value(x, system.spatial_dim)))
+        .map(|(i, _)| i)
         .collect();
-    (!kept.is_empty() || frames.is_empty()).then_some(kept)
+    if rows.is_empty() && !frames.is_empty() {
+        return Err(Error::Config {
+            file: config_path.to_owned(),
+            key: key.into(),
+            message: format!(
+                "no frame of {} has {} in [{}, {}]",
+                file.display(),
+                cv.label(),
+                range[0],
+                range[1]
+            ),
+        });
+    }
+    Ok(rows)
 }
