@@ -109,20 +109,46 @@ pub struct OversampleSpec {
 impl OversampleSpec {
     /// Whether the frames of `file` are candidates at all.
     pub fn filters(&self, file: &Path) -> bool {
-        names(&self.files, file)
+        self.selection().filters(file)
     }
 
     /// Whether a CV value lies in `range` (wrapping around when `lower > upper`).
     pub fn in_range(&self, value: f64) -> bool {
         in_interval(self.range, value)
     }
+
+    /// The frames it picks, as `keep` describes its own.
+    pub(crate) fn selection(&self) -> FrameSelection<'_> {
+        FrameSelection {
+            key: "data.oversample",
+            cv: &self.cv,
+            range: self.range,
+            files: self.files.as_deref(),
+        }
+    }
 }
 
-/// Whether an optional list of files (`None`: all files) names `file`.
-fn names(files: &Option<Vec<PathBuf>>, file: &Path) -> bool {
-    files
-        .as_ref()
-        .is_none_or(|files| files.iter().any(|f| f == file))
+/// How `[data] keep` and `[data] oversample` pick frames: the frames of some files (all when
+/// `files` is `None`) whose collective variable lies in `range`. One type, so that both are
+/// checked and applied by the same code.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FrameSelection<'a> {
+    /// The config key, for errors.
+    pub key: &'static str,
+    /// The collective variable that selects frames.
+    pub cv: &'a CollectiveVariable,
+    /// `[lower, upper]`; `lower > upper` wraps around.
+    pub range: [f64; 2],
+    /// The files it picks from (all when `None`).
+    pub files: Option<&'a [PathBuf]>,
+}
+
+impl FrameSelection<'_> {
+    /// Whether it picks among the frames of `file` at all.
+    pub fn filters(&self, file: &Path) -> bool {
+        self.files
+            .is_none_or(|files| files.iter().any(|f| f == file))
+    }
 }
 
 /// `[data] keep = { cv = { kind = "dihedral", particles = [4, 6, 8, 14] }, range = [0.0,
@@ -150,12 +176,22 @@ impl KeepSpec {
     /// Whether the frames of `file` are filtered at all (others are kept whole, and their
     /// CV need not be computed).
     pub fn filters(&self, file: &Path) -> bool {
-        names(&self.files, file)
+        self.selection().filters(file)
     }
 
     /// Whether a CV value lies in `range` (wrapping around when `lower > upper`).
     pub fn in_range(&self, value: f64) -> bool {
         in_interval(self.range, value)
+    }
+
+    /// The frames it keeps, as `oversample` describes its own.
+    pub(crate) fn selection(&self) -> FrameSelection<'_> {
+        FrameSelection {
+            key: "data.keep",
+            cv: &self.cv,
+            range: self.range,
+            files: self.files.as_deref(),
+        }
     }
 }
 
@@ -763,17 +799,17 @@ impl RunConfig {
             .unwrap_or(&[]);
         // `keep` and `oversample` select frames the same way, and are checked the same way.
         let selections = self.data.iter().flat_map(|d| {
-            let keep = d
-                .keep
-                .as_ref()
-                .map(|k| ("data.keep", &k.cv, k.range, &k.files));
-            let oversample = d
-                .oversample
-                .as_ref()
-                .map(|o| ("data.oversample", &o.cv, o.range, &o.files));
-            keep.into_iter().chain(oversample)
+            let keep = d.keep.as_ref().map(KeepSpec::selection);
+            keep.into_iter()
+                .chain(d.oversample.as_ref().map(OversampleSpec::selection))
         });
-        for (key, cv, range, files) in selections {
+        for FrameSelection {
+            key,
+            cv,
+            range,
+            files,
+        } in selections
+        {
             cv.validate(dim, system.spatial_dim)
                 .map_err(|m| bad(&format!("{key}.cv"), m))?;
             if !range.iter().all(|v| v.is_finite()) {
@@ -788,7 +824,7 @@ impl RunConfig {
                     "selects trajectory frames, but [data] has no trajectory".into(),
                 ));
             }
-            for (i, f) in files.iter().flatten().enumerate() {
+            for (i, f) in files.into_iter().flatten().enumerate() {
                 if !trajectories.contains(f) {
                     return Err(bad(
                         &format!("{key}.files[{i}]"),

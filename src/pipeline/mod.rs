@@ -16,7 +16,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{in_interval, CollectiveVariable, ModelKind, RunConfig, System};
+use crate::config::{
+    in_interval, CollectiveVariable, FrameSelection, KeepSpec, ModelKind, OversampleSpec,
+    RunConfig, System,
+};
 use crate::error::{Error, Result};
 use crate::generator::store::{load_flow, load_vae, ModelMetadata};
 use crate::generator::{DeviceChoice, Flow, Generator, TorchScriptGenerator, Vae};
@@ -172,21 +175,19 @@ impl Prepared {
                     };
                     let mut frames = read_frames(trajectory, &spec)?;
                     let dim = system.potential.dim();
-                    if let Some(keep) = d.keep.as_ref().filter(|k| k.filters(trajectory)) {
-                        let selection = ("data.keep", &keep.cv, keep.range);
-                        let rows =
-                            rows_in_range(&frames, &system, selection, trajectory, config_path)?;
+                    let applies = |s: &FrameSelection| s.filters(trajectory);
+                    if let Some(keep) = d.keep.as_ref().map(KeepSpec::selection).filter(applies) {
+                        let rows = rows_in_range(&frames, &system, keep, trajectory, config_path)?;
                         frames = rows
                             .iter()
                             .flat_map(|&i| &frames[i * dim..(i + 1) * dim])
                             .copied()
                             .collect();
                     }
-                    if let Some(o) = d.oversample.as_ref().filter(|o| o.filters(trajectory)) {
+                    let oversample = d.oversample.as_ref().map(OversampleSpec::selection);
+                    if let Some(o) = oversample.filter(applies) {
                         let first = all.len() / dim;
-                        let selection = ("data.oversample", &o.cv, o.range);
-                        let rows =
-                            rows_in_range(&frames, &system, selection, trajectory, config_path)?;
+                        let rows = rows_in_range(&frames, &system, o, trajectory, config_path)?;
                         let rows = rows.into_iter().map(|i| first + i).collect();
                         oversampled_rows.push((trajectory.clone(), rows));
                     }
@@ -466,7 +467,7 @@ pub(crate) fn finite(v: f64) -> Option<f64> {
 fn rows_in_range(
     frames: &[f64],
     system: &System,
-    (key, cv, range): (&str, &CollectiveVariable, [f64; 2]),
+    FrameSelection { key, cv, range, .. }: FrameSelection,
     file: &Path,
     config_path: &Path,
 ) -> Result<Vec<usize>> {
