@@ -47,6 +47,8 @@ pub enum Purpose {
     ExactSamples = 5,
     /// Local relaxation of training frames, one stream per frame.
     Relaxation = 6,
+    /// The pilot draws that plan how reweighting draws are split between regions.
+    BalancePilot = 7,
 }
 
 /// A stream for work outside the chains (starting points, reweighting draws, bootstrap),

@@ -205,6 +205,18 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
         (p - 1.0).abs() < 1e-9,
         "reweighted region probabilities sum to {p}"
     );
+    // Every draw lies in exactly one region, and no region has more effective draws than
+    // draws (the Kish number of its weights: at least 1 unless all its weights are 0).
+    let regions = reweight["regions"].as_array().unwrap();
+    let in_regions: u64 = regions.iter().map(|r| r["draws"].as_u64().unwrap()).sum();
+    assert_eq!(in_regions, 4000, "{regions:?}");
+    for r in regions {
+        let (n, eff) = (
+            r["draws"].as_f64().unwrap(),
+            r["effective_draws"].as_f64().unwrap(),
+        );
+        assert!(eff <= n + 1e-9 && (eff == 0.0 || eff >= 1.0 - 1e-9), "{r}");
+    }
     let weights = std::fs::read_to_string(dir.path().join("run/weights.csv")).unwrap();
     assert!(weights.starts_with("draw,energy,log_q,log_w,cv,scatter_x,scatter_y\n"));
     if read("report.json")["plots"]["skipped"].is_null() {

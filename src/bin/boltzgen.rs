@@ -436,6 +436,20 @@ fn finish(
                 .map(|z| format!(" (exact {z:.4})"))
                 .unwrap_or_default()
         );
+        if let Some(b) = &r.balance {
+            println!(
+                "            kept by region from {} generator draws (the flow's own ESS: {:.1} % in a pilot of {}):",
+                b.generator_draws,
+                100.0 * b.pilot_ess_fraction,
+                b.pilot_draws
+            );
+            for s in &b.strata {
+                println!(
+                    "              {}: acceptance {:.4}, flow share {:.4} → {} draws",
+                    s.name, s.plan.acceptance, s.plan.flow_share, s.draws
+                );
+            }
+        }
         for d in &r.state_differences {
             println!(
                 "            F({}) − F({}) = {} ± {}",
@@ -447,13 +461,15 @@ fn finish(
         }
         for g in &r.regions {
             println!(
-                "            P({}) = {} ± {}, F − F({}) = {} ± {}",
+                "            P({}) = {} ± {}, F − F({}) = {} ± {} ({} draws, {:.0} effective)",
                 g.name,
                 fmt(g.probability.value, 4),
                 fmt(g.probability.std_error, 4),
                 r.regions[0].name,
                 fmt(g.delta_f.value, 3),
-                fmt(g.delta_f.std_error, 3)
+                fmt(g.delta_f.std_error, 3),
+                g.draws,
+                g.effective_draws
             );
         }
     }

@@ -424,6 +424,10 @@ pub struct ReweightConfig {
     /// Also write this many systematically resampled (unweighted) configurations.
     #[serde(default)]
     pub resample: Option<usize>,
+    /// Split the weighted draws between the `[analysis] regions` by thinning the flow's
+    /// draws region by region (see [`crate::reweight::balance`]).
+    #[serde(default)]
+    pub balance: Option<BalanceConfig>,
 }
 
 impl Default for ReweightConfig {
@@ -432,8 +436,39 @@ impl Default for ReweightConfig {
             draws: default_draws(),
             bootstrap: default_bootstrap(),
             resample: None,
+            balance: None,
         }
     }
+}
+
+/// `[reweight] balance`: how the direct draws are split between the `[analysis] regions`.
+///
+/// A pilot of `pilot` weighted draws estimates each region's probability under exp(−βU), its
+/// share of the flow's draws and the spread of its weights. From them each region gets an
+/// acceptance probability, and the flow's draws are thinned region by region, so that the
+/// weighted draws fall into the regions in the shares that maximise the effective sample
+/// size, with at least `min_share` in every region the pilot found. The thinning enters
+/// every importance weight, so all estimates stay exact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceConfig {
+    /// Weighted pilot draws (their energies are evaluated; they enter no estimate).
+    #[serde(default = "default_pilot")]
+    pub pilot: usize,
+    /// The least share of the weighted draws for every region with pilot draws.
+    #[serde(default)]
+    pub min_share: f64,
+    /// No region is thinned below this acceptance: it bounds how far a region whose pilot
+    /// estimate was too low can inflate its draws' weights (at most 1 / `min_acceptance`).
+    #[serde(default = "default_min_acceptance")]
+    pub min_acceptance: f64,
+}
+
+fn default_pilot() -> usize {
+    20_000
+}
+fn default_min_acceptance() -> f64 {
+    0.01
 }
 
 fn default_draws() -> usize {
@@ -877,6 +912,40 @@ impl RunConfig {
                 return Err(bad(
                     &format!("analysis.regions[{i}]"),
                     "interval bounds must be finite".into(),
+                ));
+            }
+        }
+        if let Some(b) = self.reweight.as_ref().and_then(|r| r.balance.as_ref()) {
+            if self.analysis.regions.is_empty() {
+                return Err(bad(
+                    "reweight.balance",
+                    "splits the draws between regions: set analysis.regions".into(),
+                ));
+            }
+            if b.pilot < 100 {
+                return Err(bad(
+                    "reweight.balance.pilot",
+                    format!(
+                        "{} draws cannot estimate the regions' weights; use at least 100",
+                        b.pilot
+                    ),
+                ));
+            }
+            // The regions and the part of the plane outside them.
+            let strata = self.analysis.regions.len() + 1;
+            if !(0.0..=1.0 / strata as f64).contains(&b.min_share) {
+                return Err(bad(
+                    "reweight.balance.min_share",
+                    format!(
+                        "must lie in [0, 1/{strata}] ({} regions and the rest of the plane)",
+                        strata - 1
+                    ),
+                ));
+            }
+            if !(b.min_acceptance > 0.0 && b.min_acceptance <= 1.0) {
+                return Err(bad(
+                    "reweight.balance.min_acceptance",
+                    "must lie in (0, 1]".into(),
                 ));
             }
         }

@@ -27,7 +27,7 @@ use crate::io::trajectory::{read_frames, FrameRange, ReadSpec};
 
 pub use inspect::inspect;
 pub use plot::{plot_run, PlotSummary, Scatter, Surface};
-pub use reweight::{reweight, ReweightSummary};
+pub use reweight::{reweight, BalanceReport, ReweightSummary, StratumReport};
 pub use sample::{sample, SampleSummary};
 pub use train::{train, OversampleReport, TrainSummary};
 
@@ -426,11 +426,17 @@ pub fn plots(prep: &Prepared) -> Result<PlotSummary> {
         .filter(|[x, ..]| x.iter().any(|v| v.is_finite()))
     {
         let points: Vec<(f64, f64)> = x.into_iter().zip(y).collect();
+        // Draws thinned by region (`[reweight] balance`) count 1/a each, which gives back the
+        // generator's own distribution.
+        let undo_thinning = plot::read_columns(&prep.path("weights.csv"), &["log_a"])
+            .map(|mut c| c.remove(0))
+            .filter(|log_a| log_a.iter().all(|a| a.is_finite()))
+            .map(|log_a| log_a.into_iter().map(|a| -a).collect());
         surfaces.push(surface(
             "fes_generator",
-            "Free energy: generator draws (unweighted)",
+            "Free energy: generator draws",
             points.clone(),
-            None,
+            undo_thinning,
         ));
         surfaces.push(surface(
             "fes_reweighted",

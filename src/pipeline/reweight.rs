@@ -11,6 +11,7 @@ use crate::config::CollectiveVariable;
 use crate::error::{Error, Result};
 use crate::io::trajectory::TrajectoryWriter;
 use crate::mcmc::sampler::energies_or_nan;
+use crate::reweight::balance::{draw_thinned, Plan, Thinned};
 use crate::reweight::ImportanceWeights;
 use crate::rng::{auxiliary_stream, Purpose};
 
@@ -56,6 +57,11 @@ pub struct RegionEstimate {
     pub probability: Value,
     /// `F_region − F_first = −kT ln(P_region / P_first)`, in the potential's energy unit.
     pub delta_f: Value,
+    /// Draws in the region, and their Kish effective number: the region's estimates rest on
+    /// these, and with a few effective draws their error bars are not to be trusted.
+    pub draws: usize,
+    /// See `draws`.
+    pub effective_draws: f64,
 }
 
 /// One bin of the written profile.
@@ -71,11 +77,38 @@ pub struct ProfileRow {
     pub exact: Option<f64>,
 }
 
+/// How `[reweight] balance` split the draws between the regions.
+#[derive(Debug, Clone, Serialize)]
+pub struct BalanceReport {
+    /// Weighted pilot draws (they enter no estimate).
+    pub pilot_draws: usize,
+    /// The pilot's ESS fraction: the flow's own, unthinned.
+    pub pilot_ess_fraction: f64,
+    /// Generator draws made for the kept ones (`draws`): the rest were thinned away.
+    pub generator_draws: usize,
+    /// Per stratum: the `[analysis] regions` in order, then `rest` (the plane outside them).
+    pub strata: Vec<StratumReport>,
+}
+
+/// One stratum of [`BalanceReport`].
+#[derive(Debug, Clone, Serialize)]
+pub struct StratumReport {
+    /// The region's name, or `rest`.
+    pub name: String,
+    /// What the pilot found and the acceptance it gave.
+    #[serde(flatten)]
+    pub plan: crate::reweight::balance::StratumPlan,
+    /// Kept draws in the stratum.
+    pub draws: usize,
+}
+
 /// What a reweighting run produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReweightSummary {
-    /// Draws made.
+    /// Draws weighted (each with an energy evaluation): kept ones, with `balance`.
     pub draws: usize,
+    /// With `[reweight] balance`: the pilot, the acceptances and the generator draws.
+    pub balance: Option<BalanceReport>,
     /// Kish effective sample size.
     pub ess: f64,
     /// ESS / draws.
@@ -134,19 +167,42 @@ pub fn reweight(
     let u = system.potential.as_ref();
     let dim = u.dim();
     let mut rng = auxiliary_stream(prep.seed, Purpose::Reweighting);
-    let mut x = Vec::with_capacity(cfg.draws * dim);
-    let mut log_q = Vec::with_capacity(cfg.draws);
-    progress.start("drawing", cfg.draws as u64);
-    while log_q.len() < cfg.draws {
-        let n = BATCH.min(cfg.draws - log_q.len());
-        let s = flow.sample(n, &mut rng)?;
-        x.extend(s.x);
-        log_q.extend(s.log_q);
-        progress.update(log_q.len() as u64, "");
-    }
-    progress.finish();
+    // Plain draws, or (`balance`) draws thinned region by region: `log_a` is then each kept
+    // draw's ln acceptance, which its weight includes.
+    let (x, log_q, log_a, balance) = match &cfg.balance {
+        None => {
+            let mut x = Vec::with_capacity(cfg.draws * dim);
+            let mut log_q = Vec::with_capacity(cfg.draws);
+            progress.start("drawing", cfg.draws as u64);
+            while log_q.len() < cfg.draws {
+                let n = BATCH.min(cfg.draws - log_q.len());
+                let s = flow.sample(n, &mut rng)?;
+                x.extend(s.x);
+                log_q.extend(s.log_q);
+                progress.update(log_q.len() as u64, "");
+            }
+            progress.finish();
+            (x, log_q, None, None)
+        }
+        Some(b) => {
+            let (thinned, report) = balanced_draws(prep, flow, b, cfg.draws, &mut rng, progress)?;
+            (
+                thinned.x,
+                thinned.log_q,
+                Some(thinned.log_acceptance),
+                Some(report),
+            )
+        }
+    };
     let energies = energies_or_nan(u, &x);
-    let w = ImportanceWeights::new(system.beta, &energies, &log_q)?;
+    let w = match &log_a {
+        None => ImportanceWeights::new(system.beta, &energies, &log_q)?,
+        Some(log_a) => {
+            let weighting: Vec<f64> = log_q.iter().zip(log_a).map(|(q, a)| q + a).collect();
+            let rejected = balance.as_ref().map_or(0, |b| b.generator_draws) - log_q.len();
+            ImportanceWeights::new(system.beta, &energies, &weighting)?.with_rejected(rejected)
+        }
+    };
     let log_z = w.log_z();
     let bootstrap = (cfg.bootstrap >= 2)
         .then(|| {
@@ -183,13 +239,14 @@ pub fn reweight(
         let io = |e| Error::io(tmp)(e);
         writeln!(
             out,
-            "draw,energy,log_q,log_w{}{}",
+            "draw,energy,log_q,log_w{}{}{}",
             if cv.is_some() { ",cv" } else { "" },
             if plane.is_some() {
                 ",scatter_x,scatter_y"
             } else {
                 ""
-            }
+            },
+            if log_a.is_some() { ",log_a" } else { "" }
         )
         .map_err(io)?;
         for i in 0..log_q.len() {
@@ -199,6 +256,9 @@ pub fn reweight(
                 .unwrap_or_default();
             if let Some(p) = &plane {
                 cv_text += &format!(",{},{}", p[i].0, p[i].1);
+            }
+            if let Some(a) = &log_a {
+                cv_text += &format!(",{}", a[i]);
             }
             writeln!(
                 out,
@@ -320,6 +380,7 @@ pub fn reweight(
 
     let summary = ReweightSummary {
         draws: log_q.len(),
+        balance,
         ess: w.ess(),
         ess_fraction: w.ess_fraction(),
         zero_weight: w.zero_weight(),
@@ -337,6 +398,94 @@ pub fn reweight(
     };
     write_json(&prep.path("reweight_report.json"), &summary)?;
     Ok(summary)
+}
+
+/// About `draws` flow draws thinned region by region (`[reweight] balance`, see
+/// [`crate::reweight::balance`]): a weighted pilot on a stream of its own plans the
+/// acceptances, then a number of generator draws fixed in advance is thinned.
+fn balanced_draws(
+    prep: &Prepared,
+    flow: &dyn crate::generator::Generator,
+    b: &crate::config::BalanceConfig,
+    draws: usize,
+    rng: &mut crate::rng::ChainRng,
+    progress: &mut dyn Progress,
+) -> Result<(Thinned, BalanceReport)> {
+    let system = &prep.system;
+    let u = system.potential.as_ref();
+    let dim = u.dim();
+    let regions = &prep.config.analysis.regions;
+    let [cv_x, cv_y] = prep
+        .config
+        .analysis
+        .scatter
+        .as_ref()
+        .ok_or_else(|| Error::Config {
+            file: prep.config_path.clone(),
+            key: "reweight.balance".into(),
+            message: "splits the draws between regions: set analysis.scatter and analysis.regions"
+                .into(),
+        })?;
+    let stratum_of = |c: &[f64]| {
+        let (px, py) = (
+            cv_x.value(c, system.spatial_dim),
+            cv_y.value(c, system.spatial_dim),
+        );
+        regions
+            .iter()
+            .position(|r| r.contains(px, py))
+            .unwrap_or(regions.len())
+    };
+    let n_strata = regions.len() + 1;
+    // The pilot: plain draws, weighted, on a stream of their own.
+    progress.start("pilot draws", b.pilot as u64);
+    let pilot = flow.sample(
+        b.pilot,
+        &mut auxiliary_stream(prep.seed, Purpose::BalancePilot),
+    )?;
+    progress.finish();
+    let pilot_w = ImportanceWeights::new(system.beta, &energies_or_nan(u, &pilot.x), &pilot.log_q)?;
+    let pilot_strata: Vec<usize> = pilot.x.chunks_exact(dim).map(stratum_of).collect();
+    let plan = Plan::from_pilot(
+        &pilot_strata,
+        n_strata,
+        &pilot_w,
+        b.min_share,
+        b.min_acceptance,
+    )?;
+    // Generator draws fixed in advance (so that the Horvitz–Thompson Ẑ is unbiased),
+    // enough for `draws` kept ones on the pilot's estimate.
+    let generator_draws = (draws as f64 / plan.expected_acceptance()).ceil() as usize;
+    progress.start("drawing (thinned by region)", generator_draws as u64);
+    let thinned = draw_thinned(
+        flow,
+        generator_draws,
+        BATCH,
+        &stratum_of,
+        &plan.acceptance(),
+        rng,
+        &mut |done| progress.update(done as u64, ""),
+    )?;
+    progress.finish();
+    let names = regions
+        .iter()
+        .map(|r| r.name.clone())
+        .chain(std::iter::once("rest".to_string()));
+    let report = BalanceReport {
+        pilot_draws: b.pilot,
+        pilot_ess_fraction: pilot_w.ess_fraction(),
+        generator_draws: thinned.generator_draws,
+        strata: names
+            .zip(plan.strata)
+            .enumerate()
+            .map(|(k, (name, plan))| StratumReport {
+                name,
+                plan,
+                draws: thinned.stratum.iter().filter(|&&s| s == k).count(),
+            })
+            .collect(),
+    };
+    Ok((thinned, report))
 }
 
 /// Importance-sampling estimates of the regions' probabilities and free energies.
@@ -367,6 +516,8 @@ fn region_estimates(
                 name: r.name.clone(),
                 probability: Value::new(p.value, p.std_error),
                 delta_f,
+                draws: inside.iter().filter(|&&i| i).count(),
+                effective_draws: w.ess_within(&inside)?,
             })
         })
         .collect()

@@ -9,6 +9,8 @@
 //! NaN energy or non-finite log q cannot be weighted at all, and are counted in
 //! [`ImportanceWeights::invalid`] for the report to show.
 
+pub mod balance;
+
 use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +26,10 @@ pub struct ImportanceWeights {
     /// Draws whose energy or log q was NaN, or log q infinite: these cannot be weighted; the
     /// estimates are invalid if any occur, so they are counted and reported, not hidden.
     invalid: usize,
+    /// Draws thinned away before weighting ([`with_rejected`](Self::with_rejected)): they
+    /// count as zero weights in `Ẑ`, and nowhere else.
+    #[serde(default)]
+    rejected: usize,
     max: f64,
     sum: f64,
     sum_sq: f64,
@@ -86,10 +92,28 @@ impl ImportanceWeights {
             log_w,
             zero_weight,
             invalid,
+            rejected: 0,
             max,
             sum,
             sum_sq,
         })
+    }
+
+    /// Marks these draws as the ones kept, by independent thinning, of `rejected` more
+    /// generator draws: draw `i` was kept with probability `a_i > 0`, and the `log q` it was
+    /// weighted with is `log q(x_i) + ln a_i`. Then `wᵢ/aᵢ` over the kept draws and 0 over
+    /// the rejected ones are the Horvitz–Thompson terms of all the generator's draws, so
+    /// [`log_z`](Self::log_z) and [`log_z_bootstrap`](Self::log_z_bootstrap) average over
+    /// both; self-normalised estimates and the ESS use the kept draws alone (the constant
+    /// cancels in them).
+    pub fn with_rejected(mut self, rejected: usize) -> Self {
+        self.rejected = rejected;
+        self
+    }
+
+    /// Draws thinned away before weighting (see [`with_rejected`](Self::with_rejected)).
+    pub fn rejected(&self) -> usize {
+        self.rejected
     }
 
     /// Number of draws (including zero-weight and invalid ones).
@@ -131,10 +155,34 @@ impl ImportanceWeights {
         self.ess() / self.valid() as f64
     }
 
+    /// Kish effective sample size of the draws with `inside[i]` alone, `(Σ_in w)² / Σ_in w²`
+    /// (0 when none of them has weight). A region's probability rests on these draws: with a
+    /// handful of them its delta-method error bar cannot be trusted, however small it is.
+    ///
+    /// # Errors
+    /// [`Error::Dimension`] if `inside` has the wrong length.
+    pub fn ess_within(&self, inside: &[bool]) -> Result<f64> {
+        self.check_len("region membership", inside.len())?;
+        let (mut sum, mut sum_sq) = (0.0, 0.0);
+        for (&l, _) in self.log_w.iter().zip(inside).filter(|(_, &i)| i) {
+            if !l.is_nan() {
+                let w = (l - self.max).exp();
+                sum += w;
+                sum_sq += w * w;
+            }
+        }
+        Ok(if sum_sq > 0.0 {
+            sum * sum / sum_sq
+        } else {
+            0.0
+        })
+    }
+
     /// `log Ẑ = logsumexp(log w) − ln N`, an estimate of `ln ∫ exp(−βU)`; its standard error
-    /// by the delta method, `sd(w) / (mean(w) √N)`.
+    /// by the delta method, `sd(w) / (mean(w) √N)`. `N` counts the rejected draws of a
+    /// thinned set ([`with_rejected`](Self::with_rejected)) with weight 0.
     pub fn log_z(&self) -> Estimate {
-        let n = self.valid() as f64;
+        let n = (self.valid() + self.rejected) as f64;
         let mean = self.sum / n;
         let var = (self.sum_sq / n - mean * mean).max(0.0) * n / (n - 1.0).max(1.0);
         Estimate {
@@ -223,10 +271,13 @@ impl ImportanceWeights {
             .filter(|l| !l.is_nan())
             .map(|&l| (l - self.max).exp())
             .collect();
-        let n = w.len();
+        // Rejected draws of a thinned set are the indices past the kept ones: weight 0.
+        let n = w.len() + self.rejected;
         let estimates: Vec<f64> = (0..resamples)
             .map(|_| {
-                let s: f64 = (0..n).map(|_| w[rng.random_range(0..n)]).sum();
+                let s: f64 = (0..n)
+                    .map(|_| w.get(rng.random_range(0..n)).copied().unwrap_or(0.0))
+                    .sum();
                 self.max + (s / n as f64).ln()
             })
             .collect();
@@ -388,6 +439,23 @@ mod tests {
         assert!((w.log_z().value - 0.0).abs() < 1e-12);
         let e = w.expectation(&[1.0, 2.0, 3.0, 4.0]).unwrap();
         assert!((e.value - 2.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn ess_within_a_region_counts_only_its_weights() {
+        // Weights 1, 1, 2, 2, NaN: the region {0, 2, 4} holds weights 1 and 2 (the invalid
+        // draw counts for nothing), Kish (1 + 2)² / (1 + 4) = 1.8.
+        let w = ImportanceWeights::new(
+            1.0,
+            &[0.0, 0.0, 0.0, 0.0, f64::NAN],
+            &[0.0, 0.0, -(2f64.ln()), -(2f64.ln()), 0.0],
+        )
+        .unwrap();
+        let region = [true, false, true, false, true];
+        assert!((w.ess_within(&region).unwrap() - 1.8).abs() < 1e-12);
+        assert!((w.ess_within(&[true; 5]).unwrap() - w.ess()).abs() < 1e-12);
+        assert_eq!(w.ess_within(&[false; 5]).unwrap(), 0.0);
+        assert!(w.ess_within(&[true; 4]).is_err());
     }
 
     #[test]
