@@ -119,8 +119,9 @@ fn openmm_systems_refuse_wrong_units_and_missing_files() {
 /// length: a spline flow over Z-matrix coordinates trained on frames of both trajectories
 /// (maximum likelihood, then with the energy), flow moves mixed with one-atom moves at 300 K,
 /// direct draws reweighted, region probabilities and free-energy surfaces reported. It also
-/// takes one frame range per file, keeps the 1 000 K frames in αL/C7ax four times over
-/// (`[data] keep` and `oversample`) and relaxes them first (`[data] relax`).
+/// takes one frame range per file, trains on the 1 000 K frames in αL/C7ax eight times over
+/// (`[data] oversample`), relaxes the 1 000 K frames first (`[data] relax`) and splits the
+/// direct draws between the Ramachandran regions (`[reweight] balance`).
 /// Frames of `md_1000K.dcd` (every 20th of the first 20 000) with 0 < φ < 120°.
 const ALPHA_L_FRAMES: usize = 73;
 
@@ -137,15 +138,21 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
             "frames = [\"0:20000:20\", \"0:20000:20\"]",
         )
         .replace("relax = { steps = 500,", "relax = { steps = 300,")
-        .replace("steps = 4000", "steps = 120")
+        .replace("steps = 6000", "steps = 120")
         .replace("reverse_from_step = 1500", "reverse_from_step = 80")
         .replace("layers = 9", "layers = 3")
         .replace("hidden = [128, 128]", "hidden = [32]")
         .replace("burn_in = 500", "burn_in = 100")
         .replace("steps = 5000", "steps = 400")
-        .replace("draws = 100000", "draws = 4000");
+        .replace("draws = 100000", "draws = 4000")
+        .replace("pilot = 20000", "pilot = 2000");
     assert!(config.contains("coordinates = \"internal\""));
     assert!(config.contains("relax = { steps = 300") && config.contains("\"0:20000:20\", \""));
+    assert!(config.contains("balance = { pilot = 2000,"));
+    assert!(
+        config.contains("[train]\nsteps = 120 "),
+        "the short schedule"
+    );
     std::fs::write(dir.path().join("ala2.toml"), &config).unwrap();
     let out = boltzgen(&["run", "ala2.toml", "-o", "run", "--quiet"], dir.path());
     assert!(
@@ -158,16 +165,20 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
             .unwrap()
     };
     // Of the 1 000 frames read from the 1 000 K run (every 20th), those with 0 < φ < 120°
-    // were kept and trained on four times; all their copies were cooled before training, the
-    // 300 K frames were left as read.
+    // were trained on eight times; all 1 000 K frames and copies were cooled before training,
+    // the 300 K frames were left as read.
     let summary = &read("train_report.json")["summary"];
     assert_eq!(
         summary["oversampling"],
-        serde_json::json!({ "selected": ALPHA_L_FRAMES, "added": 3 * ALPHA_L_FRAMES }),
+        serde_json::json!({ "selected": ALPHA_L_FRAMES, "added": 7 * ALPHA_L_FRAMES }),
         "{summary}"
     );
     let relaxation = &summary["relaxation"];
-    assert_eq!(relaxation["frames"], 4 * ALPHA_L_FRAMES, "{relaxation}");
+    assert_eq!(
+        relaxation["frames"],
+        1000 + 7 * ALPHA_L_FRAMES,
+        "{relaxation}"
+    );
     let before = relaxation["mean_energy_before"].as_f64().unwrap();
     let after = relaxation["mean_energy_after"].as_f64().unwrap();
     assert!(
@@ -193,8 +204,19 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
         (total - 1.0).abs() < 1e-9,
         "the regions partition the plane: {total}"
     );
+    // The direct draws were thinned region by region: about 4 000 kept, from more generator
+    // draws, each region's kept draws counted in the plan.
     let reweight = read("reweight_report.json");
-    assert_eq!(reweight["draws"], 4000);
+    let draws = reweight["draws"].as_u64().unwrap();
+    let balance = &reweight["balance"];
+    assert!(
+        balance["generator_draws"].as_u64().unwrap() >= draws && draws > 3000,
+        "{balance}"
+    );
+    let strata = balance["strata"].as_array().unwrap();
+    assert_eq!(strata.len(), 4, "three regions and the rest: {balance}");
+    let kept: u64 = strata.iter().map(|s| s["draws"].as_u64().unwrap()).sum();
+    assert_eq!(kept, draws, "{balance}");
     let p: f64 = reweight["regions"]
         .as_array()
         .unwrap()
@@ -209,7 +231,7 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
     // draws (the Kish number of its weights: at least 1 unless all its weights are 0).
     let regions = reweight["regions"].as_array().unwrap();
     let in_regions: u64 = regions.iter().map(|r| r["draws"].as_u64().unwrap()).sum();
-    assert_eq!(in_regions, 4000, "{regions:?}");
+    assert_eq!(in_regions, draws, "{regions:?}");
     for r in regions {
         let (n, eff) = (
             r["draws"].as_f64().unwrap(),
@@ -218,7 +240,7 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
         assert!(eff <= n + 1e-9 && (eff == 0.0 || eff >= 1.0 - 1e-9), "{r}");
     }
     let weights = std::fs::read_to_string(dir.path().join("run/weights.csv")).unwrap();
-    assert!(weights.starts_with("draw,energy,log_q,log_w,cv,scatter_x,scatter_y\n"));
+    assert!(weights.starts_with("draw,energy,log_q,log_w,cv,scatter_x,scatter_y,log_a\n"));
     if read("report.json")["plots"]["skipped"].is_null() {
         for f in ["fes_data", "fes_samples", "fes_generator", "fes_reweighted"] {
             assert!(
