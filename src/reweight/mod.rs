@@ -3,7 +3,8 @@
 //! From them: the Kish effective sample size, `log Ẑ = logsumexp(log w) − ln N` with a
 //! delta-method or bootstrap standard error, self-normalised expectations with error bars,
 //! free-energy differences between states and profiles along a collective variable, and
-//! systematic resampling into unweighted samples.
+//! systematic resampling into unweighted samples. [`balance`] splits the draws between
+//! regions by thinning them region by region, with the thinning in every weight.
 //!
 //! Draws with infinite energy keep weight 0 (dropping them would bias Ẑ upwards); draws with
 //! NaN energy or non-finite log q cannot be weighted at all, and are counted in
