@@ -114,7 +114,7 @@ impl OversampleSpec {
 
     /// Whether a CV value lies in `range` (wrapping around when `lower > upper`).
     pub fn in_range(&self, value: f64) -> bool {
-        in_interval(self.range, value)
+        self.selection().in_range(value)
     }
 
     /// The frames it picks, as `keep` describes its own.
@@ -149,6 +149,11 @@ impl FrameSelection<'_> {
         self.files
             .is_none_or(|files| files.iter().any(|f| f == file))
     }
+
+    /// Whether a CV value lies in `range` (wrapping around when `lower > upper`).
+    pub fn in_range(&self, value: f64) -> bool {
+        in_interval(self.range, value)
+    }
 }
 
 /// `[data] keep = { cv = { kind = "dihedral", particles = [4, 6, 8, 14] }, range = [0.0,
@@ -181,7 +186,7 @@ impl KeepSpec {
 
     /// Whether a CV value lies in `range` (wrapping around when `lower > upper`).
     pub fn in_range(&self, value: f64) -> bool {
-        in_interval(self.range, value)
+        self.selection().in_range(value)
     }
 
     /// The frames it keeps, as `oversample` describes its own.

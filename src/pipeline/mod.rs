@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::config::{
-    in_interval, CollectiveVariable, FrameSelection, KeepSpec, ModelKind, OversampleSpec,
-    RunConfig, System,
+    CollectiveVariable, FrameSelection, KeepSpec, ModelKind, OversampleSpec, RunConfig, System,
 };
 use crate::error::{Error, Result};
 use crate::generator::store::{load_flow, load_vae, ModelMetadata};
@@ -418,20 +417,20 @@ pub fn plots(prep: &Prepared) -> Result<PlotSummary> {
     let weights = axes.as_ref().and_then(|_| {
         plot::read_columns(
             &prep.path("weights.csv"),
-            &["scatter_x", "scatter_y", "log_w"],
+            &["scatter_x", "scatter_y", "log_w", "log_a"],
         )
     });
-    if let Some([x, y, log_w]) = weights
-        .and_then(|c| <[Vec<f64>; 3]>::try_from(c).ok())
+    if let Some([x, y, log_w, log_a]) = weights
+        .and_then(|c| <[Vec<f64>; 4]>::try_from(c).ok())
         .filter(|[x, ..]| x.iter().any(|v| v.is_finite()))
     {
         let points: Vec<(f64, f64)> = x.into_iter().zip(y).collect();
-        // Draws thinned by region (`[reweight] balance`) count 1/a each, which gives back the
-        // generator's own distribution.
-        let undo_thinning = plot::read_columns(&prep.path("weights.csv"), &["log_a"])
-            .map(|mut c| c.remove(0))
-            .filter(|log_a| log_a.iter().all(|a| a.is_finite()))
-            .map(|log_a| log_a.into_iter().map(|a| -a).collect());
+        // Draws thinned by region (`[reweight] balance`, the column `log_a`) count 1/a each,
+        // which gives back the generator's own distribution.
+        let undo_thinning = log_a
+            .iter()
+            .all(|a| a.is_finite())
+            .then(|| log_a.iter().map(|a| -a).collect());
         surfaces.push(surface(
             "fes_generator",
             "Free energy: generator draws",
@@ -473,14 +472,15 @@ pub(crate) fn finite(v: f64) -> Option<f64> {
 fn rows_in_range(
     frames: &[f64],
     system: &System,
-    FrameSelection { key, cv, range, .. }: FrameSelection,
+    selection: FrameSelection,
     file: &Path,
     config_path: &Path,
 ) -> Result<Vec<usize>> {
+    let FrameSelection { key, cv, range, .. } = selection;
     let rows: Vec<usize> = frames
         .chunks_exact(system.potential.dim())
         .enumerate()
-        .filter(|(_, x)| in_interval(range, cv.value(x, system.spatial_dim)))
+        .filter(|(_, x)| selection.in_range(cv.value(x, system.spatial_dim)))
         .map(|(i, _)| i)
         .collect();
     if rows.is_empty() && !frames.is_empty() {

@@ -195,14 +195,19 @@ pub fn reweight(
         }
     };
     let energies = energies_or_nan(u, &x);
+    // A thinned draw is weighted with log q + ln a; the rejected ones count as weight 0 in Ẑ.
     let w = match &log_a {
         None => ImportanceWeights::new(system.beta, &energies, &log_q)?,
         Some(log_a) => {
             let weighting: Vec<f64> = log_q.iter().zip(log_a).map(|(q, a)| q + a).collect();
-            let rejected = balance.as_ref().map_or(0, |b| b.generator_draws) - log_q.len();
-            ImportanceWeights::new(system.beta, &energies, &weighting)?.with_rejected(rejected)
+            ImportanceWeights::new(system.beta, &energies, &weighting)?
         }
-    };
+    }
+    .with_rejected(
+        balance
+            .as_ref()
+            .map_or(0, |b| b.generator_draws - log_q.len()),
+    );
     let log_z = w.log_z();
     let bootstrap = (cfg.bootstrap >= 2)
         .then(|| {

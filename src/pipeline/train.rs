@@ -149,21 +149,15 @@ fn training_frames<'a>(
     let data = prep.config.data.as_ref();
     let relax = data.and_then(|d| d.relax.as_ref());
     let oversample = data.and_then(|d| d.oversample.as_ref());
-    let Some(frames) = &prep.data else {
+    let Some(frames) = (prep.data.as_ref()).filter(|_| relax.is_some() || oversample.is_some())
+    else {
+        // Nothing to add or relax: train on the frames as read (if any), without a copy.
         return Ok(TrainingFrames {
-            frames: None,
+            frames: prep.data.as_deref().map(Cow::Borrowed),
             oversampling: None,
             relaxation: None,
         });
     };
-    if relax.is_none() && oversample.is_none() {
-        // Train on the frames as read, without a copy.
-        return Ok(TrainingFrames {
-            frames: Some(Cow::Borrowed(frames)),
-            oversampling: None,
-            relaxation: None,
-        });
-    }
     let mut frames = frames.clone();
     let dim = prep.system.potential.dim();
     // Exact samples have no files: they are one block.
