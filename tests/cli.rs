@@ -121,18 +121,19 @@ fn run_writes_a_model_samples_weights_and_reports() {
         assert!(run.join(f).is_file(), "{f} missing");
     }
     // train_loss.csv: one row per step with the reverse-KL free energy (reverse KL only
-    // here, so no data NLL), a gradient norm and the learning rate.
+    // here, so no data NLL and no ESS term), a gradient norm and the learning rate.
     let losses = std::fs::read_to_string(run.join("train_loss.csv")).unwrap();
     let mut lines = losses.lines();
     assert_eq!(
         lines.next(),
-        Some("step,loss,validation_nll,forward_nll,free_energy,grad_norm,learning_rate")
+        Some("step,loss,validation_nll,forward_nll,free_energy,grad_norm,learning_rate,batch_ess")
     );
     let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
     assert_eq!(rows.len(), 150);
     for row in &rows {
-        assert_eq!(row.len(), 7, "{row:?}");
+        assert_eq!(row.len(), 8, "{row:?}");
         assert!(row[3].is_empty(), "{row:?}");
+        assert!(row[7].is_empty(), "{row:?}");
         for cell in [row[4], row[5], row[6]] {
             assert!(cell.parse::<f64>().unwrap().is_finite(), "{row:?}");
         }

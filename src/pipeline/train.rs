@@ -53,12 +53,20 @@ impl TrainObserver for Observer<'_> {
         self.progress.start("training", total as u64);
     }
     fn on_step(&mut self, r: &StepReport) {
-        let message = match (r.forward_nll, r.reverse_free_energy) {
-            (Some(f), Some(b)) => format!("NLL {f:.3}  free energy {b:.3}"),
-            (Some(f), None) => format!("NLL {f:.3}"),
-            (None, Some(b)) => format!("free energy {b:.3}"),
-            (None, None) => format!("loss {:.4}", r.loss),
-        };
+        let mut parts = Vec::new();
+        if let Some(f) = r.forward_nll {
+            parts.push(format!("NLL {f:.3}"));
+        }
+        if let Some(b) = r.reverse_free_energy {
+            parts.push(format!("free energy {b:.3}"));
+        }
+        if let Some(e) = r.batch_ess {
+            parts.push(format!("batch ESS {:.1}%", 100.0 * e));
+        }
+        if parts.is_empty() {
+            parts.push(format!("loss {:.4}", r.loss));
+        }
+        let message = parts.join("  ");
         self.progress.update(r.step as u64 + 1, &message);
     }
     fn on_finish(&mut self, _: &TrainReport) {
@@ -269,7 +277,7 @@ fn write_loss_csv(path: &std::path::Path, report: &TrainReport) -> Result<()> {
         let io = |e| Error::io(tmp)(e);
         writeln!(
             w,
-            "step,loss,validation_nll,forward_nll,free_energy,grad_norm,learning_rate"
+            "step,loss,validation_nll,forward_nll,free_energy,grad_norm,learning_rate,batch_ess"
         )
         .map_err(io)?;
         let validation: std::collections::HashMap<usize, f64> =
@@ -279,13 +287,14 @@ fn write_loss_csv(path: &std::path::Path, report: &TrainReport) -> Result<()> {
             let terms = report.step_terms.get(step);
             writeln!(
                 w,
-                "{step},{},{},{},{},{},{}",
+                "{step},{},{},{},{},{},{},{}",
                 cell(*loss),
                 cell(validation.get(&step).copied()),
                 cell(terms.and_then(|t| t.forward_nll)),
                 cell(terms.and_then(|t| t.reverse_free_energy)),
                 cell(terms.map(|t| t.grad_norm)),
                 cell(terms.map(|t| t.learning_rate)),
+                cell(terms.and_then(|t| t.batch_ess)),
             )
             .map_err(io)?;
         }
@@ -368,7 +377,8 @@ pub fn train(
         None => build_model(prep, m, data)?,
     };
     let mut observer = Observer { progress };
-    let potential = (config.reverse_weight > 0.0).then_some(prep.system.potential.as_ref());
+    let potential = (config.reverse_weight > 0.0 || config.ess_weight > 0.0)
+        .then_some(prep.system.potential.as_ref());
     let report = match &mut model {
         Model::Flow(flow) => {
             let policy = CheckpointPolicy {

@@ -71,6 +71,15 @@ pub struct TrainConfig {
     /// a reset the first steps after the join are many times the intended size. 0: the
     /// energy joins without either.
     pub reverse_warmup_steps: usize,
+    /// Weight of the ESS term (needs a potential): it minimises `log E_q[w²]`, the Rényi
+    /// divergence D₂(p‖q) whose inverse exponential is the Kish ESS fraction of direct draws,
+    /// by maximum likelihood on the flow's own draws weighted by their squared importance
+    /// weights. It acts on the rare, heavy weights that forward and reverse KL leave alone.
+    pub ess_weight: f64,
+    /// The ESS term joins at this step (0: from the start). Its weights mean nothing until
+    /// the flow is close to the target, so it belongs at the end of training or to a
+    /// fine-tuning run (`[model] file`).
+    pub ess_from_step: usize,
     /// Inverse temperature of the target exp(−βU) for the reverse-KL term.
     pub beta: f64,
     /// Temperature annealing against mode collapse: the reverse-KL term starts at this
@@ -108,6 +117,8 @@ impl Default for TrainConfig {
             reverse_weight: 0.0,
             reverse_from_step: 0,
             reverse_warmup_steps: 0,
+            ess_weight: 0.0,
+            ess_from_step: 0,
             beta: 1.0,
             anneal_from_beta: None,
             anneal_steps: 0,
@@ -180,13 +191,19 @@ impl TrainConfig {
                 format!("must be positive, got {}", self.learning_rate),
             );
         }
-        if self.forward_weight < 0.0
-            || self.reverse_weight < 0.0
-            || self.forward_weight + self.reverse_weight <= 0.0
-        {
+        for (name, weight) in [
+            ("forward_weight", self.forward_weight),
+            ("reverse_weight", self.reverse_weight),
+            ("ess_weight", self.ess_weight),
+        ] {
+            if !(weight >= 0.0 && weight.is_finite()) {
+                return bad(name, format!("must be finite and >= 0, got {weight}"));
+            }
+        }
+        if self.forward_weight + self.reverse_weight + self.ess_weight <= 0.0 {
             return bad(
                 "forward_weight",
-                "forward_weight and reverse_weight must be >= 0 and not both 0".into(),
+                "forward_weight, reverse_weight and ess_weight cannot all be 0".into(),
             );
         }
         if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
@@ -236,6 +253,8 @@ pub struct StepReport {
     /// Reverse-KL term's true value, `mean[βU(x) + log q(x)]` with the raw energy
     /// (= KL(q‖p) − log Z): the variational free energy.
     pub reverse_free_energy: Option<f64>,
+    /// ESS term: the Kish ESS fraction of its batch of flow draws.
+    pub batch_ess: Option<f64>,
     /// Gradient norm before clipping.
     pub grad_norm: f64,
     /// Learning rate used.
@@ -274,6 +293,9 @@ pub struct StepTerms {
     pub forward_nll: Option<f64>,
     /// `mean[βU + log q]` of the reverse-KL batch, raw energies.
     pub reverse_free_energy: Option<f64>,
+    /// Kish ESS fraction of the ESS term's batch.
+    #[serde(default)]
+    pub batch_ess: Option<f64>,
     /// Gradient norm before clipping.
     pub grad_norm: f64,
     /// Learning rate used.
@@ -370,11 +392,17 @@ pub fn train_flow_with_checkpoints(
         )?),
         (false, _) => None,
     };
-    let potential = match (config.reverse_weight > 0.0, potential) {
+    let needs_potential = config.reverse_weight > 0.0 || config.ess_weight > 0.0;
+    let potential = match (needs_potential, potential) {
         (true, None) => {
             return Err(Error::InvalidArgument {
-                name: "reverse_weight".into(),
-                message: "the reverse-KL term needs a potential".into(),
+                name: if config.reverse_weight > 0.0 {
+                    "reverse_weight"
+                } else {
+                    "ess_weight"
+                }
+                .into(),
+                message: "the reverse-KL and ESS terms need a potential".into(),
             })
         }
         (true, Some(p)) if p.dim() != dim => {
@@ -439,11 +467,24 @@ pub fn train_flow_with_checkpoints(
             terms.forward_nll = Some(nll.double_value(&[]));
             loss.add(StepLoss::autograd(nll * config.forward_weight));
         }
-        if let Some(p) = potential.filter(|_| step >= config.reverse_from_step) {
+        if let Some(p) =
+            potential.filter(|_| config.reverse_weight > 0.0 && step >= config.reverse_from_step)
+        {
             match objective::reverse_kl(flow, p, config, step, &mut energies, &mut state.rng)? {
                 Ok(reverse) => {
                     terms.reverse_free_energy = Some(reverse.free_energy);
                     loss.add(reverse.loss);
+                }
+                Err(why) => terms.problem = Some(why),
+            }
+        }
+        if let Some(p) =
+            potential.filter(|_| config.ess_weight > 0.0 && step >= config.ess_from_step)
+        {
+            match objective::ess_term(flow, p, config, step, &mut state.rng)? {
+                Ok(ess) => {
+                    terms.batch_ess = Some(ess.batch_ess);
+                    loss.add(ess.loss);
                 }
                 Err(why) => terms.problem = Some(why),
             }
@@ -463,6 +504,7 @@ pub fn train_flow_with_checkpoints(
         state.report.step_terms.push(StepTerms {
             forward_nll: terms.forward_nll,
             reverse_free_energy: terms.reverse_free_energy,
+            batch_ess: terms.batch_ess,
             grad_norm: outcome.grad_norm,
             learning_rate: lr,
         });
@@ -471,6 +513,7 @@ pub fn train_flow_with_checkpoints(
             loss: outcome.loss,
             forward_nll: terms.forward_nll,
             reverse_free_energy: terms.reverse_free_energy,
+            batch_ess: terms.batch_ess,
             grad_norm: outcome.grad_norm,
             learning_rate: lr,
             skipped: outcome.skipped,

@@ -63,11 +63,18 @@ pub fn train_vae(
     observer: &mut dyn TrainObserver,
 ) -> Result<TrainReport> {
     config.validate()?;
-    if config.reverse_weight != 0.0 {
-        return Err(Error::InvalidArgument {
-            name: "reverse_weight".into(),
-            message: "VAEs are trained by the ELBO only; reverse KL needs an exact density".into(),
-        });
+    for (name, weight) in [
+        ("reverse_weight", config.reverse_weight),
+        ("ess_weight", config.ess_weight),
+    ] {
+        if weight != 0.0 {
+            return Err(Error::InvalidArgument {
+                name: name.into(),
+                message:
+                    "VAEs are trained by the ELBO only; the energy terms need an exact density"
+                        .into(),
+            });
+        }
     }
     if !(objective.kl_weight >= 0.0 && objective.free_bits >= 0.0) {
         return Err(Error::InvalidArgument {
@@ -142,6 +149,7 @@ pub fn train_vae(
             loss: outcome.loss,
             forward_nll: Some(neg_elbo),
             reverse_free_energy: None,
+            batch_ess: None,
             grad_norm: outcome.grad_norm,
             learning_rate: lr,
             skipped: outcome.skipped,
