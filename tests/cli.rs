@@ -310,6 +310,58 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     );
 }
 
+/// A trained model fine-tuned by the ESS term alone, the way a user would: `[model] file` names
+/// the first run's model and a new `[train]` asks for `ess_weight` only. Every step reports
+/// its batch ESS, the model records the config it was trained with, and a negative weight is
+/// refused by name before anything is written.
+#[test]
+fn a_trained_model_is_fine_tuned_by_the_ess_term() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "small.toml", SMALL_RUN);
+    let o = boltzgen(&["train", "small.toml", "-o", "first", "-q"], d);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let train_block = SMALL_RUN
+        .split("[train]")
+        .nth(1)
+        .and_then(|rest| rest.split("\n[").next())
+        .unwrap();
+    let tuning = SMALL_RUN
+        .replace(
+            "hidden = [16]",
+            "hidden = [16]\nfile = \"first/model.json\"",
+        )
+        .replace(
+            train_block,
+            "\nsteps = 60\nbatch_size = 128\nlearning_rate = 1e-3\nforward_weight = 0.0\ness_weight = 1.0\n",
+        );
+    write(d, "tune.toml", &tuning);
+    let o = boltzgen(&["train", "tune.toml", "-o", "tuned", "-q"], d);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let losses = std::fs::read_to_string(d.join("tuned/train_loss.csv")).unwrap();
+    let mut lines = losses.lines();
+    assert!(lines.next().unwrap().ends_with(",batch_ess"));
+    let mut rows = 0;
+    for line in lines {
+        let row: Vec<&str> = line.split(',').collect();
+        assert!(row[4].is_empty(), "no reverse KL: {line}");
+        let ess: f64 = row[7].parse().unwrap();
+        assert!(ess > 0.0 && ess <= 1.0, "{line}");
+        rows += 1;
+    }
+    assert_eq!(rows, 60);
+    let model = std::fs::read_to_string(d.join("tuned/model.json")).unwrap();
+    assert!(model.contains("\"ess_weight\": 1.0"), "{model}");
+
+    write(
+        d,
+        "bad.toml",
+        &tuning.replace("ess_weight = 1.0", "ess_weight = -1.0"),
+    );
+    expect_failure(&["train", "bad.toml", "-o", "bad"], d, &["ess_weight"]);
+    assert!(!d.join("bad/model.json").exists());
+}
+
 /// `[data] oversample` trains on the frames it selects `factor` times in all: the report
 /// counts them, and `relax` cools the copies as well as the frames as read.
 #[test]

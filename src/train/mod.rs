@@ -770,4 +770,33 @@ mod tests {
         };
         assert!(fine.validate().is_ok());
     }
+
+    /// A negative or non-finite term weight is refused by name, as is a config with no term
+    /// at all; the ESS term alone is a valid objective.
+    #[test]
+    fn bad_term_weights_name_the_key() {
+        for value in [-1.0, f64::NAN, f64::INFINITY] {
+            for key in ["forward_weight", "reverse_weight", "ess_weight"] {
+                let mut config = TrainConfig::default();
+                *match key {
+                    "forward_weight" => &mut config.forward_weight,
+                    "reverse_weight" => &mut config.reverse_weight,
+                    _ => &mut config.ess_weight,
+                } = value;
+                let message = config.validate().unwrap_err().to_string();
+                assert!(message.contains(key), "{key} = {value}: {message}");
+            }
+        }
+        let nothing = TrainConfig {
+            forward_weight: 0.0,
+            ..TrainConfig::default()
+        };
+        assert!(nothing.validate().is_err());
+        let ess_only = TrainConfig {
+            forward_weight: 0.0,
+            ess_weight: 1.0,
+            ..TrainConfig::default()
+        };
+        assert!(ess_only.validate().is_ok());
+    }
 }
