@@ -125,12 +125,11 @@ fn openmm_systems_refuse_wrong_units_and_missing_files() {
 /// Frames of `md_1000K.dcd` (every 20th of the first 20 000) with 0 < φ < 120°.
 const ALPHA_L_FRAMES: usize = 73;
 
-#[test]
-fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() {
-    let dir = tempfile::tempdir().unwrap();
-    let example = std::fs::read_to_string(Path::new(ROOT).join("examples/ala2.toml")).unwrap();
+/// An alanine-dipeptide example config cut down to a test's budget, its data paths absolute.
+fn shortened(example: &str) -> String {
+    let example = std::fs::read_to_string(Path::new(ROOT).join("examples").join(example)).unwrap();
     let data = Path::new(ROOT).join("examples/data");
-    let config = example
+    example
         .replace("\"data/", &format!("\"{}/", data.display()))
         // One range per file (the same here); the 1 000 K frames are relaxed at 300 K.
         .replace(
@@ -145,7 +144,13 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
         .replace("burn_in = 500", "burn_in = 100")
         .replace("steps = 5000", "steps = 400")
         .replace("draws = 100000", "draws = 4000")
-        .replace("pilot = 20000", "pilot = 2000");
+        .replace("pilot = 20000", "pilot = 2000")
+}
+
+#[test]
+fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = shortened("ala2.toml");
     assert!(config.contains("coordinates = \"internal\""));
     assert!(config.contains("relax = { steps = 300") && config.contains("\"0:20000:20\", \""));
     assert!(config.contains("balance = { pilot = 2000,"));
@@ -249,6 +254,56 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
             );
         }
     }
+
+    // The second stage, `examples/ala2_finetune.toml`, fine-tunes that model with the ESS
+    // term and samples again: every step reports its batch ESS, and the tuned model differs.
+    let tuning = shortened("ala2_finetune.toml")
+        .replace("\"../runs/ala2/model.json\"", "\"run/model.json\"")
+        .replace("steps = 1000", "steps = 30")
+        .replace("warmup_steps = 100", "warmup_steps = 5");
+    assert!(tuning.contains("file = \"run/model.json\"") && tuning.contains("ess_weight = 1.0"));
+    std::fs::write(dir.path().join("tune.toml"), &tuning).unwrap();
+    let out = boltzgen(&["run", "tune.toml", "-o", "tuned", "--quiet"], dir.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let losses = std::fs::read_to_string(dir.path().join("tuned/train_loss.csv")).unwrap();
+    let batch_ess: Vec<f64> = losses
+        .lines()
+        .skip(1)
+        .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(batch_ess.len(), 30);
+    assert!(batch_ess.iter().all(|e| *e > 0.0 && *e <= 1.0), "{batch_ess:?}");
+    let first = std::fs::read(dir.path().join("run/model.safetensors")).unwrap();
+    let tuned = std::fs::read(dir.path().join("tuned/model.safetensors")).unwrap();
+    assert!(first != tuned, "fine-tuning left the weights as they were");
+    assert!(dir.path().join("tuned/reweight_report.json").is_file());
+}
+
+/// The second stage's config is the first stage's but for `[model] file` and `[train]`: the same
+/// system, frames, sampling and analysis, so that the two stages' results compare.
+#[test]
+fn the_fine_tuning_example_matches_the_first_stage_but_for_its_training() {
+    let read = |name: &str| -> toml::Table {
+        std::fs::read_to_string(Path::new(ROOT).join("examples").join(name))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (mut first, mut second) = (read("ala2.toml"), read("ala2_finetune.toml"));
+    let file = second["model"]
+        .as_table_mut()
+        .unwrap()
+        .remove("file")
+        .unwrap();
+    assert_eq!(file.as_str(), Some("../runs/ala2/model.json"));
+    assert!(second["train"]["ess_weight"].as_float().unwrap() > 0.0);
+    first.remove("train");
+    second.remove("train");
+    assert_eq!(first, second);
 }
 
 #[test]
