@@ -362,6 +362,7 @@ pub(crate) fn ess_term(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::generator::flow::tests::perturb;
     use crate::generator::flow::InternalCoordinates;
     use crate::generator::{DeviceChoice, FlowConfig, LayerSpec, Precision};
     use crate::train::adam::Adam;
@@ -392,12 +393,7 @@ mod tests {
                 Flow::new(config.with_precision(Precision::Float64), DeviceChoice::Cpu).unwrap();
             assert_eq!(flow.has_taped_backward(), taped, "{name}");
             // A random, non-identity model.
-            tch::no_grad(|| {
-                for mut v in flow.var_store().trainable_variables() {
-                    let noise = v.randn_like() * 0.2;
-                    let _ = v.f_add_(&noise);
-                }
-            });
+            perturb(&flow, 0.2);
             let mut adam = Adam::new(flow.var_store().variables().into_iter().collect(), 1e-3);
             let (beta, weight) = (0.7, 1.3);
             let data: Vec<f64> = (0..64)
@@ -483,12 +479,7 @@ mod tests {
             DeviceChoice::Cpu,
         )
         .unwrap();
-        tch::no_grad(|| {
-            for mut v in flow.var_store().trainable_variables() {
-                let noise = v.randn_like() * 0.2;
-                let _ = v.f_add_(&noise);
-            }
-        });
+        perturb(&flow, 0.2);
         let (beta, weight, n) = (0.7, 1.3, 64);
         let config = TrainConfig {
             beta,
@@ -591,12 +582,7 @@ mod tests {
         let config =
             FlowConfig::internal_spline(internal, 4, &[16], 6).with_precision(Precision::Float64);
         let flow = Flow::new(config, DeviceChoice::Cpu).unwrap();
-        tch::no_grad(|| {
-            for mut v in flow.var_store().trainable_variables() {
-                let noise = v.randn_like() * 0.1;
-                let _ = v.f_add_(&noise);
-            }
-        });
+        perturb(&flow, 0.1);
         let (beta, n) = (0.4, 32);
         let train = TrainConfig {
             beta,

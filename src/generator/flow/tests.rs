@@ -7,8 +7,8 @@ use crate::generator::{DeviceChoice, Generator, Precision};
 use crate::rng::stream;
 
 /// Moves every parameter away from its (identity) initialisation, so the tests exercise
-/// non-trivial maps.
-fn perturb(flow: &Flow, scale: f64) {
+/// non-trivial maps (also the training tests').
+pub(crate) fn perturb(flow: &Flow, scale: f64) {
     tch::no_grad(|| {
         for v in flow.var_store().trainable_variables() {
             let mut v = v;
