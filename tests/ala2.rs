@@ -276,7 +276,10 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
         .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
         .collect();
     assert_eq!(batch_ess.len(), 30);
-    assert!(batch_ess.iter().all(|e| *e > 0.0 && *e <= 1.0), "{batch_ess:?}");
+    assert!(
+        batch_ess.iter().all(|e| *e > 0.0 && *e <= 1.0),
+        "{batch_ess:?}"
+    );
     let first = std::fs::read(dir.path().join("run/model.safetensors")).unwrap();
     let tuned = std::fs::read(dir.path().join("tuned/model.safetensors")).unwrap();
     assert!(first != tuned, "fine-tuning left the weights as they were");
