@@ -24,7 +24,8 @@ fn new_flow() -> Flow {
     .unwrap()
 }
 
-/// Forward KL only; `mixed` adds the reverse-KL term (which then needs the potential).
+/// Forward KL only; `mixed` adds the reverse-KL term, and the ESS term from step 15 (both need
+/// the potential), so that a resume carries all three across a checkpoint.
 fn config(steps: usize) -> TrainConfig {
     TrainConfig {
         steps,
@@ -41,6 +42,8 @@ fn config(steps: usize) -> TrainConfig {
 fn mixed(steps: usize) -> TrainConfig {
     TrainConfig {
         reverse_weight: 0.5,
+        ess_weight: 0.5,
+        ess_from_step: 15,
         ..config(steps)
     }
 }
