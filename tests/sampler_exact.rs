@@ -19,6 +19,8 @@
 //!   jumps to the origin at the first accepted flow move (the check on it fails).
 //! - an internal-coordinate flow without the Z-matrix Jacobian J_int in its log q (flow +
 //!   random walk on a five-atom chain): mean bond length, z = −14.4.
+//! - a balanced flow move without `ln a` in its log q (`ThinnedGenerator`): the bin
+//!   −2.4 < x < −2 of the double well, z = −11.8.
 //!
 //! The generators are deliberately poor (untrained, or trained on unrelated data): exactness
 //! must not depend on the generator being good.
@@ -27,6 +29,7 @@ use boltzgen::diagnostics::summarize;
 use boltzgen::generator::{torch_lock, DeviceChoice, Flow, FlowConfig, Precision, Vae, VaeConfig};
 use boltzgen::mcmc::{Learned, MoveKind, MoveSpec, SampleRun, Sampler, SamplerConfig};
 use boltzgen::potentials::{DoubleWell2D, Gaussian, Potential};
+use boltzgen::reweight::balance::ThinnedGenerator;
 
 mod common;
 use common::nonlinear_flow;
@@ -294,6 +297,31 @@ fn learned_moves_sample_both_wells_of_the_double_well() {
         &[1.7, 0.0],
     );
     check_double_well_histogram("vae + random walk", &vae_run, &u);
+}
+
+/// Balanced flow moves: the poor flow's draws thinned by well (kept with probability 0.1 in
+/// the left well, which holds 97 % of the weight, and always in the right one), so that the
+/// chains propose the minor well far more often than the flow does. The thinning's `ln a`
+/// enters the Hastings term, and the marginal stays exact.
+#[test]
+fn balanced_flow_moves_are_exact() {
+    let _torch = torch_lock();
+    let u = DoubleWell2D::default();
+    let flow = poor_flow(2);
+    let well = |x: &[f64]| usize::from(x[0] >= 0.0);
+    let thinned = ThinnedGenerator::new(&flow, &well, vec![0.1, 1.0]).unwrap();
+    let learned = Learned {
+        independence: Some(&thinned),
+        ..Learned::none()
+    };
+    let moves = vec![
+        MoveSpec::new(MoveKind::Flow, 1.0),
+        MoveSpec::new(MoveKind::RandomWalk, 1.0)
+            .with_step(0.5)
+            .adapting_to(0.4),
+    ];
+    let r = run(&u, learned, moves, 32, 8_000, 23, &[1.7, 0.0]);
+    check_double_well_histogram("balanced flow + random walk", &r, &u);
 }
 
 /// All six kinds in one mixture, on the Gaussian.
