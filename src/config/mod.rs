@@ -395,6 +395,12 @@ pub struct SampleConfig {
     pub start: Option<Vec<f64>>,
     /// The mixture of moves.
     pub moves: Vec<MoveSpec>,
+    /// Balance the flow moves' proposals between the `[analysis] regions`: a pilot plans an
+    /// acceptance per region as for `[reweight] balance`, and the flow's draws are thinned
+    /// with it before they are proposed, `ln a` entering the Hastings term (see
+    /// [`crate::reweight::balance::ThinnedGenerator`]).
+    #[serde(default)]
+    pub balance: Option<BalanceConfig>,
 }
 
 fn default_chains() -> usize {
@@ -757,6 +763,48 @@ impl RunConfig {
         }
     }
 
+    /// The checks of one `balance` table (`key` = `reweight.balance` or `sample.balance`).
+    fn check_balance(&self, path: &Path, key: &str, b: &BalanceConfig) -> Result<()> {
+        let bad = |key: &str, message: String| Error::Config {
+            file: path.to_owned(),
+            key: key.into(),
+            message,
+        };
+        if self.analysis.regions.is_empty() {
+            return Err(bad(
+                key,
+                "splits the draws between regions: set analysis.regions".into(),
+            ));
+        }
+        if b.pilot < 100 {
+            return Err(bad(
+                &format!("{key}.pilot"),
+                format!(
+                    "{} draws cannot estimate the regions' weights; use at least 100",
+                    b.pilot
+                ),
+            ));
+        }
+        // The regions and the part of the plane outside them.
+        let strata = self.analysis.regions.len() + 1;
+        if !(0.0..=1.0 / strata as f64).contains(&b.min_share) {
+            return Err(bad(
+                &format!("{key}.min_share"),
+                format!(
+                    "must lie in [0, 1/{strata}] ({} regions and the rest of the plane)",
+                    strata - 1
+                ),
+            ));
+        }
+        if !(b.min_acceptance > 0.0 && b.min_acceptance <= 1.0) {
+            return Err(bad(
+                &format!("{key}.min_acceptance"),
+                "must lie in (0, 1]".into(),
+            ));
+        }
+        Ok(())
+    }
+
     fn validate(&self, path: &Path) -> Result<()> {
         let bad = |key: &str, message: String| Error::Config {
             file: path.to_owned(),
@@ -920,38 +968,19 @@ impl RunConfig {
                 ));
             }
         }
-        if let Some(b) = self.reweight.as_ref().and_then(|r| r.balance.as_ref()) {
-            if self.analysis.regions.is_empty() {
-                return Err(bad(
-                    "reweight.balance",
-                    "splits the draws between regions: set analysis.regions".into(),
-                ));
-            }
-            if b.pilot < 100 {
-                return Err(bad(
-                    "reweight.balance.pilot",
-                    format!(
-                        "{} draws cannot estimate the regions' weights; use at least 100",
-                        b.pilot
-                    ),
-                ));
-            }
-            // The regions and the part of the plane outside them.
-            let strata = self.analysis.regions.len() + 1;
-            if !(0.0..=1.0 / strata as f64).contains(&b.min_share) {
-                return Err(bad(
-                    "reweight.balance.min_share",
-                    format!(
-                        "must lie in [0, 1/{strata}] ({} regions and the rest of the plane)",
-                        strata - 1
-                    ),
-                ));
-            }
-            if !(b.min_acceptance > 0.0 && b.min_acceptance <= 1.0) {
-                return Err(bad(
-                    "reweight.balance.min_acceptance",
-                    "must lie in (0, 1]".into(),
-                ));
+        let balances = [
+            (
+                "reweight.balance",
+                self.reweight.as_ref().and_then(|r| r.balance.as_ref()),
+            ),
+            (
+                "sample.balance",
+                self.sample.as_ref().and_then(|s| s.balance.as_ref()),
+            ),
+        ];
+        for (key, b) in balances {
+            if let Some(b) = b {
+                self.check_balance(path, key, b)?;
             }
         }
         if !self.analysis.states.is_empty() && self.analysis.cv.is_none() {

@@ -11,8 +11,10 @@ use serde::Serialize;
 use super::{finite, write_json, Model, Options, Prepared, Progress};
 use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions};
 use crate::error::{Error, Result};
+use crate::generator::Generator;
 use crate::io::trajectory::{count_frames, truncate_frames, TrajectoryWriter};
-use crate::mcmc::{Learned, MoveReport, Sampler, SamplerConfig};
+use crate::mcmc::{Learned, MoveKind, MoveReport, Sampler, SamplerConfig};
+use crate::reweight::balance::ThinnedGenerator;
 use crate::rng::{auxiliary_stream, Purpose};
 
 /// What a sampling run produced.
@@ -40,8 +42,32 @@ pub struct SampleSummary {
     pub transitions: Option<Transitions>,
     /// Probabilities and free energies of the `[analysis] regions`, from the chains.
     pub regions: Vec<RegionReport>,
+    /// With `[sample] balance`: the pilot and each region's acceptance for flow proposals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balance: Option<ProposalBalance>,
     /// Wall time of this invocation, seconds.
     pub seconds: f64,
+}
+
+/// How `[sample] balance` thinned the flow moves' proposals between the regions.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProposalBalance {
+    /// Weighted pilot draws that planned the acceptances.
+    pub pilot_draws: usize,
+    /// The pilot's ESS fraction: the flow's own, unthinned.
+    pub pilot_ess_fraction: f64,
+    /// Per stratum: the `[analysis] regions` in order, then `rest`.
+    pub strata: Vec<NamedStratumPlan>,
+}
+
+/// One stratum of [`ProposalBalance`].
+#[derive(Debug, Clone, Serialize)]
+pub struct NamedStratumPlan {
+    /// The region's name, or `rest`.
+    pub name: String,
+    /// What the pilot found and the acceptance it gave.
+    #[serde(flatten)]
+    pub plan: crate::reweight::balance::StratumPlan,
 }
 
 /// A region's probability and its free energy relative to the first region, from the chains,
@@ -191,6 +217,63 @@ fn summarize_chains(series: &[Vec<f64>]) -> Option<SeriesSummary> {
     summarize(&refs).ok()
 }
 
+/// The flow move's proposal thinned by region (`[sample] balance`), and what its pilot found.
+///
+/// # Errors
+/// [`Error::Config`] without a flow move, without a model of exact density, or with a
+/// region coordinate that the generator's placement of draws would change.
+fn balanced_proposals<'a>(
+    prep: &Prepared,
+    s: &crate::config::SampleConfig,
+    model: Option<&'a Model>,
+    b: &crate::config::BalanceConfig,
+    stratum_of: &'a dyn Fn(&[f64]) -> usize,
+    n_strata: usize,
+    progress: &mut dyn Progress,
+) -> Result<(ThinnedGenerator<'a>, ProposalBalance)> {
+    let bad = |message: &str| Error::Config {
+        file: prep.config_path.clone(),
+        key: "sample.balance".into(),
+        message: message.into(),
+    };
+    if !s.moves.iter().any(|m| m.kind == MoveKind::Flow) {
+        return Err(bad(
+            "thins the proposals of flow moves, and [[sample.moves]] has none",
+        ));
+    }
+    let generator: &dyn Generator = match model {
+        Some(Model::Flow(f)) => f,
+        Some(Model::TorchScript(t)) => t,
+        _ => return Err(bad("thins a flow's proposals: needs a flow model")),
+    };
+    // A draw is kept by its region before `place_like` gives it the chain's external degrees
+    // of freedom: the regions must not depend on them.
+    let cartesian_regions = prep
+        .config
+        .analysis
+        .scatter
+        .iter()
+        .flatten()
+        .any(|cv| matches!(cv, crate::config::CollectiveVariable::Coordinate { .. }));
+    if generator.keeps_external_dofs() && cartesian_regions {
+        return Err(bad(
+            "this generator places its draws at each chain's centre of mass or orientation, which changes a Cartesian coordinate: define the regions by distances or dihedrals",
+        ));
+    }
+    let (plan, pilot_w) =
+        super::reweight::balance_plan(prep, generator, b, stratum_of, n_strata, progress)?;
+    let thinned = ThinnedGenerator::new(generator, stratum_of, plan.acceptance())?;
+    let balance = ProposalBalance {
+        pilot_draws: b.pilot,
+        pilot_ess_fraction: pilot_w.ess_fraction(),
+        strata: super::reweight::stratum_names(prep)
+            .zip(plan.strata)
+            .map(|(name, plan)| NamedStratumPlan { name, plan })
+            .collect(),
+    };
+    Ok((thinned, balance))
+}
+
 /// Runs the `[sample]` section with `model`'s learned moves, writing `samples.<format>`,
 /// `samples.csv`, `sampler.ckpt` and `sample_report.json` into the run directory.
 ///
@@ -217,11 +300,32 @@ pub fn sample(
     config.thin = s.thin;
     config.buffer = s.buffer;
     config.sync_interval = s.sync_interval;
+    let strata = match &s.balance {
+        Some(_) => Some(super::reweight::region_strata(prep, "sample.balance")?),
+        None => None,
+    };
+    let (thinned, balance) = match (&s.balance, &strata) {
+        (Some(b), Some((stratum_of, n_strata))) => {
+            let (generator, balance) =
+                balanced_proposals(prep, s, model, b, stratum_of, *n_strata, progress)?;
+            (Some(generator), Some(balance))
+        }
+        _ => (None, None),
+    };
     let learned = match model {
-        Some(Model::Flow(f)) => Learned::flow(f),
+        Some(Model::Flow(f)) => Learned {
+            independence: Some(match &thinned {
+                Some(t) => t as &dyn Generator,
+                None => f,
+            }),
+            ..Learned::flow(f)
+        },
         Some(Model::Vae(v)) => Learned::none().with_vae(v),
         Some(Model::TorchScript(t)) => Learned {
-            independence: Some(t),
+            independence: Some(match &thinned {
+                Some(thinned) => thinned as &dyn Generator,
+                None => t,
+            }),
             ..Learned::none()
         },
         None => Learned::none(),
@@ -385,6 +489,7 @@ pub fn sample(
             .as_ref()
             .map(ObservableReport::from),
         transitions,
+        balance,
         regions,
         seconds: started.elapsed().as_secs_f64(),
     };
