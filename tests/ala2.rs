@@ -195,6 +195,9 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
     assert_eq!(internal["n_atoms"], 22, "{model}");
     assert_eq!(internal["root"], serde_json::json!([6, 8, 14]));
     let sample = read("sample_report.json");
+    // The flow moves proposed from the flow's draws thinned by region ([sample] balance).
+    let proposal_strata = sample["balance"]["strata"].as_array().unwrap();
+    assert_eq!(proposal_strata.len(), 4, "{sample}");
     let flow_moves = &sample["moves"][0];
     assert_eq!(flow_moves["name"], "flow");
     assert!(flow_moves["production"]["proposed"].as_u64().unwrap() > 1000);
