@@ -56,6 +56,10 @@ states = [{ name = "left", lower = -10.0, upper = -1.0 }, { name = "right", lowe
 profile = { lower = -2.5, upper = 2.5, bins = 20 }
 "#;
 
+/// `[analysis]` lines for SMALL_RUN that split the plane into the two wells.
+const TWO_WELL_REGIONS: &str = r#"scatter = [{ kind = "coordinate", index = 0 }, { kind = "coordinate", index = 1 }]
+regions = [{ name = "left", x = [-10.0, 0.0] }, { name = "right", x = [0.0, 10.0] }]"#;
+
 fn boltzgen(args: &[&str], cwd: &Path) -> Output {
     Command::new(EXE)
         .args(args)
@@ -329,12 +333,7 @@ fn balanced_flow_moves_keep_the_chains_exact() {
         // leave it out, and then there is nothing to balance and the chains never cross).
         .replace("steps = 150", "steps = 600")
         .replace("anneal_steps = 75", "anneal_steps = 300")
-        .replace(
-            "profile = {",
-            "scatter = [{ kind = \"coordinate\", index = 0 }, { kind = \"coordinate\", index = 1 }]\n\
-             regions = [{ name = \"left\", x = [-10.0, 0.0] }, { name = \"right\", x = [0.0, 10.0] }]\n\
-             profile = {",
-        );
+        .replace("profile = {", &format!("{TWO_WELL_REGIONS}\nprofile = {{"));
     assert!(config.contains("steps = 4000") && config.contains("balance = { pilot = 2000"));
     assert!(config.contains("steps = 600") && config.contains("anneal_steps = 300"));
     write(d, "balanced.toml", &config);
@@ -482,12 +481,7 @@ fn balanced_reweighting_splits_the_draws_between_regions_and_keeps_log_z_exact()
             "resample = 100",
             "resample = 100\nbalance = { pilot = 2000, min_share = 0.3 }",
         )
-        .replace(
-            "profile = {",
-            "scatter = [{ kind = \"coordinate\", index = 0 }, { kind = \"coordinate\", index = 1 }]\n\
-             regions = [{ name = \"left\", x = [-10.0, 0.0] }, { name = \"right\", x = [0.0, 10.0] }]\n\
-             profile = {",
-        );
+        .replace("profile = {", &format!("{TWO_WELL_REGIONS}\nprofile = {{"));
     write(d, "balanced.toml", &config);
     let out = boltzgen(&["run", "balanced.toml", "-o", "run", "--quiet"], d);
     assert!(out.status.success(), "{}", text(&out).1);
