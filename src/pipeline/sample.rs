@@ -300,10 +300,11 @@ pub fn sample(
     config.thin = s.thin;
     config.buffer = s.buffer;
     config.sync_interval = s.sync_interval;
-    let strata = match &s.balance {
-        Some(_) => Some(super::reweight::region_strata(prep, "sample.balance")?),
-        None => None,
-    };
+    let strata = s
+        .balance
+        .as_ref()
+        .map(|_| super::reweight::region_strata(prep, "sample.balance"))
+        .transpose()?;
     let (thinned, balance) = match (&s.balance, &strata) {
         (Some(b), Some((stratum_of, n_strata))) => {
             let (generator, balance) =
@@ -312,20 +313,16 @@ pub fn sample(
         }
         _ => (None, None),
     };
+    // With `balance`, the flow move proposes the thinned draws instead of the model's own.
+    let balanced = thinned.as_ref().map(|t| t as &dyn Generator);
     let learned = match model {
         Some(Model::Flow(f)) => Learned {
-            independence: Some(match &thinned {
-                Some(t) => t as &dyn Generator,
-                None => f,
-            }),
+            independence: balanced.or(Some(f)),
             ..Learned::flow(f)
         },
         Some(Model::Vae(v)) => Learned::none().with_vae(v),
         Some(Model::TorchScript(t)) => Learned {
-            independence: Some(match &thinned {
-                Some(thinned) => thinned as &dyn Generator,
-                None => t,
-            }),
+            independence: balanced.or(Some(t)),
             ..Learned::none()
         },
         None => Learned::none(),

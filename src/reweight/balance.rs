@@ -255,6 +255,41 @@ impl Thinned {
     }
 }
 
+/// The thinning rule shared by [`draw_thinned`] and [`ThinnedGenerator`]: each draw's stratum
+/// and the acceptance it is kept with.
+struct Thinning<'a> {
+    stratum_of: &'a dyn Fn(&[f64]) -> usize,
+    acceptance: Vec<f64>,
+}
+
+impl<'a> Thinning<'a> {
+    fn new(stratum_of: &'a dyn Fn(&[f64]) -> usize, acceptance: Vec<f64>) -> Result<Self> {
+        if acceptance.is_empty() || acceptance.iter().any(|a| !(*a > 0.0 && *a <= 1.0)) {
+            return Err(Error::InvalidArgument {
+                name: "acceptance".into(),
+                message: format!("needs acceptances in (0, 1]: {acceptance:?}"),
+            });
+        }
+        Ok(Self {
+            stratum_of,
+            acceptance,
+        })
+    }
+
+    /// The stratum of `row` and its acceptance.
+    fn classify(&self, row: &[f64]) -> Result<(usize, f64)> {
+        let k = (self.stratum_of)(row);
+        let a = self
+            .acceptance
+            .get(k)
+            .ok_or_else(|| Error::InvalidArgument {
+                name: "stratum".into(),
+                message: format!("stratum {k} of {}", self.acceptance.len()),
+            })?;
+        Ok((k, *a))
+    }
+}
+
 /// Makes `generator_draws` draws of `generator` in batches of `batch` and keeps each with the
 /// acceptance of its stratum, `acceptance[stratum_of(x)]` (decided by `rng`, after the batch's
 /// draws). `on_batch` hears the number of generator draws made so far.
@@ -271,12 +306,13 @@ pub fn draw_thinned(
     rng: &mut ChainRng,
     on_batch: &mut dyn FnMut(usize),
 ) -> Result<Thinned> {
-    if batch == 0 || acceptance.iter().any(|a| !(*a > 0.0 && *a <= 1.0)) {
+    if batch == 0 {
         return Err(Error::InvalidArgument {
-            name: "acceptance".into(),
-            message: format!("needs acceptances in (0, 1] and a batch > 0: {acceptance:?}"),
+            name: "batch".into(),
+            message: "must be positive".into(),
         });
     }
+    let thinning = Thinning::new(stratum_of, acceptance.to_vec())?;
     let dim = generator.dim();
     let mut kept = Thinned {
         x: Vec::new(),
@@ -289,13 +325,7 @@ pub fn draw_thinned(
         let n = batch.min(generator_draws - kept.generator_draws);
         let s = generator.sample(n, rng)?;
         for (row, &lq) in s.x.chunks_exact(dim).zip(&s.log_q) {
-            let k = stratum_of(row);
-            let Some(&a) = acceptance.get(k) else {
-                return Err(Error::InvalidArgument {
-                    name: "stratum".into(),
-                    message: format!("stratum {k} of {}", acceptance.len()),
-                });
-            };
+            let (k, a) = thinning.classify(row)?;
             if rng.random::<f64>() < a {
                 kept.x.extend_from_slice(row);
                 kept.log_q.push(lq);
@@ -324,8 +354,7 @@ pub fn draw_thinned(
 /// stratum before it is placed, and its density is evaluated after.
 pub struct ThinnedGenerator<'a> {
     inner: &'a dyn Generator,
-    stratum_of: &'a dyn Fn(&[f64]) -> usize,
-    acceptance: Vec<f64>,
+    thinning: Thinning<'a>,
 }
 
 impl<'a> ThinnedGenerator<'a> {
@@ -338,28 +367,10 @@ impl<'a> ThinnedGenerator<'a> {
         stratum_of: &'a dyn Fn(&[f64]) -> usize,
         acceptance: Vec<f64>,
     ) -> Result<Self> {
-        if acceptance.is_empty() || acceptance.iter().any(|a| !(*a > 0.0 && *a <= 1.0)) {
-            return Err(Error::InvalidArgument {
-                name: "acceptance".into(),
-                message: format!("needs acceptances in (0, 1]: {acceptance:?}"),
-            });
-        }
         Ok(Self {
             inner,
-            stratum_of,
-            acceptance,
+            thinning: Thinning::new(stratum_of, acceptance)?,
         })
-    }
-
-    fn log_acceptance(&self, row: &[f64]) -> Result<f64> {
-        let k = (self.stratum_of)(row);
-        self.acceptance
-            .get(k)
-            .map(|a| a.ln())
-            .ok_or_else(|| Error::InvalidArgument {
-                name: "stratum".into(),
-                message: format!("stratum {k} of {}", self.acceptance.len()),
-            })
     }
 }
 
@@ -390,17 +401,17 @@ impl Generator for ThinnedGenerator<'_> {
                     message: format!(
                         "kept {} of {inner_draws} draws; the plan {:?} keeps almost nothing",
                         out.len(),
-                        self.acceptance
+                        self.thinning.acceptance
                     ),
                 });
             }
             let s = self.inner.sample(n.max(1), rng)?;
             inner_draws += s.len();
             for (row, &lq) in s.x.chunks_exact(dim).zip(&s.log_q) {
-                let log_a = self.log_acceptance(row)?;
-                if rng.random::<f64>() < log_a.exp() && out.len() < n {
+                let (_, a) = self.thinning.classify(row)?;
+                if rng.random::<f64>() < a && out.len() < n {
                     out.x.extend_from_slice(row);
-                    out.log_q.push(lq + log_a);
+                    out.log_q.push(lq + a.ln());
                 }
             }
         }
@@ -410,7 +421,7 @@ impl Generator for ThinnedGenerator<'_> {
     fn log_prob(&self, x: &[f64]) -> Result<Vec<f64>> {
         let mut log_q = self.inner.log_prob(x)?;
         for (lq, row) in log_q.iter_mut().zip(x.chunks_exact(self.dim())) {
-            *lq += self.log_acceptance(row)?;
+            *lq += self.thinning.classify(row)?.1.ln();
         }
         Ok(log_q)
     }
