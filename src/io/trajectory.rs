@@ -103,6 +103,30 @@ fn traj_error(path: &Path, frame: Option<usize>, message: impl Into<String>) -> 
     }
 }
 
+/// A chemfiles selection of single atoms. A selection of pairs, angles, … matches tuples, and
+/// only single atoms make frames (chemfiles panics when asked for a list of tuples).
+fn parse_selection(s: &str) -> std::result::Result<Selection, String> {
+    let sel = Selection::new(s).map_err(|e| format!("bad selection `{s}`: {e}"))?;
+    if sel.size() != 1 {
+        return Err(format!(
+            "selection `{s}` matches groups of {} atoms; give one that selects single atoms \
+             (e.g. `name C or name N`)",
+            sel.size()
+        ));
+    }
+    Ok(sel)
+}
+
+/// Checks a chemfiles atom selection without a trajectory (for configs, before any file is
+/// read).
+///
+/// # Errors
+/// A message for a selection chemfiles cannot parse, or one of pairs, angles, ….
+pub fn check_selection(s: &str) -> std::result::Result<(), String> {
+    quiet_chemfiles();
+    parse_selection(s).map(|_| ())
+}
+
 /// Reads frames of `path` into a flat `[frames × n_particles·spatial_dim]` batch.
 ///
 /// # Errors
@@ -122,10 +146,7 @@ pub fn read_frames(path: &Path, spec: &ReadSpec) -> Result<Vec<f64>> {
     let total = traj.nsteps();
     let stop = spec.frames.stop.unwrap_or(total).min(total);
     let mut selection = match &spec.selection {
-        Some(s) => Some(
-            Selection::new(s.as_str())
-                .map_err(|e| traj_error(path, None, format!("bad selection `{s}`: {e}")))?,
-        ),
+        Some(s) => Some(parse_selection(s).map_err(|m| traj_error(path, None, m))?),
         None => None,
     };
     let mut atoms: Option<Vec<usize>> = None;
@@ -200,8 +221,9 @@ pub fn count_frames(path: &Path) -> Result<usize> {
 
 /// Writes configurations as trajectory frames; the format follows the file extension.
 ///
-/// chemfiles has no flush: [`TrajectoryWriter::flush`] closes and reopens the file in append
-/// mode, so that everything written so far is on disk (done at every checkpoint).
+/// chemfiles has no flush: [`TrajectoryWriter::flush`] closes the file (so that chemfiles writes
+/// out its buffers and any footer), fsyncs it and reopens it in append mode, so that everything
+/// written so far is on disk (done at every checkpoint, before the checkpoint).
 pub struct TrajectoryWriter {
     path: PathBuf,
     traj: Option<Trajectory>,
@@ -283,17 +305,20 @@ impl TrajectoryWriter {
         self.written
     }
 
-    /// Puts everything written so far on disk (close, then reopen for appending).
+    /// Puts everything written so far on disk (close, fsync, then reopen for appending) and
+    /// returns the file's length in bytes, for a checkpoint to record.
     ///
     /// # Errors
-    /// [`Error::Trajectory`] if the file cannot be reopened.
-    pub fn flush(&mut self) -> Result<()> {
+    /// [`Error::Io`] if the file cannot be synced, [`Error::Trajectory`] if it cannot be
+    /// reopened.
+    pub fn flush(&mut self) -> Result<u64> {
         drop(self.traj.take());
+        let bytes = super::stream::sync_and_measure(&self.path)?;
         self.traj = Some(
             Trajectory::open(&self.path, 'a')
                 .map_err(|e| traj_error(&self.path, None, format!("cannot reopen: {e}")))?,
         );
-        Ok(())
+        Ok(bytes)
     }
 }
 

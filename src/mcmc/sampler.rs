@@ -35,6 +35,7 @@ use super::proposal::{gaussian, mala, particle_walk, random_walk, Proposed};
 use super::vae_move::{refresh_latents, vae_log_hastings, ExtendedLatent, VaeBuffer};
 use crate::error::{Error, Result};
 use crate::generator::{Flow, Generator, Vae};
+use crate::io::StreamMark;
 use crate::rng::{stream, ChainRng};
 
 /// The kinds of move the sampler knows.
@@ -561,6 +562,10 @@ struct CheckpointFile<S> {
     magic: String,
     version: u32,
     sampler: S,
+    /// The lengths of the files the caller streams samples to, as they were on disk when the
+    /// checkpoint was written (absent in checkpoints of earlier builds).
+    #[serde(default)]
+    streams: Vec<StreamMark>,
 }
 
 impl Sampler {
@@ -995,6 +1000,16 @@ impl Sampler {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn checkpoint(&self, path: &Path) -> Result<()> {
+        self.checkpoint_with_streams(path, &[])
+    }
+
+    /// As [`Sampler::checkpoint`], recording the lengths of the files the samples stream to
+    /// (which the caller has synced first), so that a resume cuts them back to exactly what
+    /// this checkpoint describes, whatever a crash left after it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn checkpoint_with_streams(&self, path: &Path, streams: &[StreamMark]) -> Result<()> {
         crate::io::write_atomically(path, |tmp| {
             let file = std::fs::File::create(tmp).map_err(Error::io(tmp))?;
             let mut writer = std::io::BufWriter::new(file);
@@ -1003,6 +1018,7 @@ impl Sampler {
                     magic: CHECKPOINT_MAGIC.into(),
                     version: CHECKPOINT_VERSION,
                     sampler: self,
+                    streams: streams.to_vec(),
                 },
                 &mut writer,
             )
@@ -1022,6 +1038,19 @@ impl Sampler {
     /// not a sampler checkpoint, is truncated or corrupted, has another version, or was
     /// written for another configuration or system.
     pub fn resume(path: &Path, config: &SamplerConfig, potential: &dyn Potential) -> Result<Self> {
+        Self::resume_with_streams(path, config, potential).map(|(sampler, _)| sampler)
+    }
+
+    /// As [`Sampler::resume`], also returning the stream lengths that
+    /// [`Sampler::checkpoint_with_streams`] recorded (empty for a checkpoint without them).
+    ///
+    /// # Errors
+    /// As [`Sampler::resume`].
+    pub fn resume_with_streams(
+        path: &Path,
+        config: &SamplerConfig,
+        potential: &dyn Potential,
+    ) -> Result<(Self, Vec<StreamMark>)> {
         let bad = |message: String| Error::Model {
             file: path.to_owned(),
             message,
@@ -1068,7 +1097,7 @@ impl Sampler {
             return Err(bad("chains are not aligned at a block end".into()));
         }
         sampler.config.steps = config.steps;
-        Ok(sampler)
+        Ok((sampler, saved.streams))
     }
 
     /// Takes the samples recorded since the last call (per chain: configurations `[n × dim]`

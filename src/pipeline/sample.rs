@@ -12,6 +12,7 @@ use super::{finite, write_json, Model, Options, Prepared, Progress};
 use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions};
 use crate::error::{Error, Result};
 use crate::generator::Generator;
+use crate::io::stream::{cut_back, StreamMark};
 use crate::io::trajectory::{count_frames, truncate_frames, TrajectoryWriter};
 use crate::mcmc::{Learned, MoveKind, MoveReport, Sampler, SamplerConfig};
 use crate::reweight::balance::ThinnedGenerator;
@@ -161,6 +162,7 @@ fn read_series(path: &Path, chains: usize, keep: usize) -> Result<PerChainSeries
     let file = File::open(path).map_err(Error::io(path))?;
     let mut energies = vec![Vec::new(); chains];
     let mut cvs = vec![Vec::new(); chains];
+    let mut read = 0;
     for (i, line) in std::io::BufReader::new(file)
         .lines()
         .skip(1)
@@ -191,8 +193,147 @@ fn read_series(path: &Path, chains: usize, keep: usize) -> Result<PerChainSeries
         if let Some(v) = parse(4) {
             cvs[c].push(v);
         }
+        read += 1;
+    }
+    if read != keep {
+        return Err(Error::Trajectory {
+            file: path.to_owned(),
+            frame: None,
+            message: format!("has {read} rows, the checkpoint expects {keep}"),
+        });
     }
     Ok((energies, cvs))
+}
+
+/// A sampler with the energy and CV series of the frames it has recorded.
+type Resumed = (Sampler, Vec<Vec<f64>>, Vec<Vec<f64>>);
+
+/// Where the checkpoint before `checkpoint` is kept.
+pub(crate) fn previous_checkpoint(checkpoint: &Path) -> PathBuf {
+    let mut name = checkpoint.as_os_str().to_owned();
+    name.push(".prev");
+    PathBuf::from(name)
+}
+
+/// Resumes from the newest of `checkpoints` (newest first) whose data is all on disk, after
+/// cutting the outputs back to it; `None` if there is no checkpoint at all.
+///
+/// # Errors
+/// The newest checkpoint's error if none can be resumed from.
+fn resume(
+    prep: &Prepared,
+    config: &SamplerConfig,
+    checkpoints: &[&Path],
+    trajectory: &Path,
+    table: &Path,
+    progress: &mut dyn Progress,
+) -> Result<Option<Resumed>> {
+    let mut newest_error = None;
+    for (i, checkpoint) in checkpoints.iter().filter(|c| c.is_file()).enumerate() {
+        match resume_one(prep, config, checkpoint, trajectory, table) {
+            Ok(resumed) => {
+                if i > 0 {
+                    progress.note(&format!(
+                        "the newest checkpoint claims data that is not on disk ({}); resuming \
+                         from the one before it, {}",
+                        newest_error
+                            .as_ref()
+                            .map(ToString::to_string)
+                            .unwrap_or_default(),
+                        checkpoint.display()
+                    ));
+                }
+                progress.note(&format!(
+                    "resuming from {} at step {} ({} frames kept)",
+                    checkpoint.display(),
+                    resumed.0.steps_done(),
+                    resumed.1.iter().map(Vec::len).sum::<usize>()
+                ));
+                return Ok(Some(resumed));
+            }
+            Err(e) => {
+                newest_error.get_or_insert(e);
+            }
+        }
+    }
+    newest_error.map_or(Ok(None), Err)
+}
+
+/// Resumes from one checkpoint: cuts the outputs back to the lengths it recorded and checks
+/// that they then hold exactly the frames and rows it describes.
+fn resume_one(
+    prep: &Prepared,
+    config: &SamplerConfig,
+    checkpoint: &Path,
+    trajectory: &Path,
+    table: &Path,
+) -> Result<Resumed> {
+    let u = prep.system.potential.as_ref();
+    let (sampler, streams) = Sampler::resume_with_streams(checkpoint, config, u)?;
+    let frames = config.chains * sampler.recorded_per_chain(sampler.steps_done());
+    // Frames written after the checkpoint are dropped: the resumed chains make them again,
+    // identically.
+    if streams.is_empty() {
+        cut_back_by_frames(trajectory, table, frames)?;
+    } else {
+        for file in [trajectory, table] {
+            let name = file_name(file);
+            let mark = streams
+                .iter()
+                .find(|m| m.name == name)
+                .ok_or_else(|| Error::Config {
+                    file: prep.config_path.clone(),
+                    key: "output.trajectory_format".into(),
+                    message: format!(
+                        "the checkpoint {} was written for other output files ({}), not {name}; \
+                     resume with the format it was started with",
+                        checkpoint.display(),
+                        streams
+                            .iter()
+                            .map(|m| m.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+            cut_back(&prep.run_dir, mark)?;
+        }
+        // The whole frames must all be there: chemfiles reports a failed write at close only
+        // as a short file, so a checkpoint written after it can claim frames that never
+        // reached the disk.
+        if frames > 0 {
+            let found = count_frames(trajectory).unwrap_or(0);
+            if found != frames {
+                return Err(Error::Trajectory {
+                    file: trajectory.to_owned(),
+                    frame: None,
+                    message: format!(
+                        "holds {found} readable frames where the checkpoint {} expects {frames}",
+                        checkpoint.display()
+                    ),
+                });
+            }
+        }
+    }
+    let (e, c) = read_series(table, config.chains, frames)?;
+    Ok((sampler, e, c))
+}
+
+/// A file's name inside the run directory.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Cuts the outputs back to `frames` frames by parsing them: for checkpoints written before
+/// they recorded the files' lengths.
+fn cut_back_by_frames(trajectory: &Path, table: &Path, frames: usize) -> Result<()> {
+    if frames == 0 {
+        let _ = std::fs::remove_file(trajectory);
+    } else {
+        truncate_frames(trajectory, frames)?;
+    }
+    truncate_rows(table, frames)
 }
 
 /// Keeps the header and the first `keep` rows of a CSV file.
@@ -334,38 +475,37 @@ pub fn sample(
     let cv = prep.config.analysis.cv.clone();
     let spatial_dim = system.spatial_dim;
 
-    let resuming = options.resume && checkpoint.is_file();
-    let (mut sampler, mut energies, mut cvs) = if resuming {
-        let sampler = Sampler::resume(&checkpoint, &config, u)?;
-        let frames = s.chains * sampler.recorded_per_chain(sampler.steps_done());
-        // Frames written after the last checkpoint are dropped: the resumed chains make them
-        // again, identically.
-        if frames == 0 {
-            let _ = std::fs::remove_file(&trajectory);
-        } else {
-            truncate_frames(&trajectory, frames)?;
-        }
-        truncate_rows(&table, frames)?;
-        let (e, c) = read_series(&table, s.chains, frames)?;
-        progress.note(&format!(
-            "resuming from {} at step {} ({frames} frames kept)",
-            checkpoint.display(),
-            sampler.steps_done()
-        ));
-        (sampler, e, c)
+    let previous = previous_checkpoint(&checkpoint);
+    let resumed = if options.resume {
+        resume(
+            prep,
+            &config,
+            &[&checkpoint, &previous],
+            &trajectory,
+            &table,
+            progress,
+        )?
     } else {
-        if options.resume {
-            return Err(Error::Model {
-                file: checkpoint.clone(),
-                message: "--resume was given but there is no sampler checkpoint".into(),
-            });
+        None
+    };
+    if options.resume && resumed.is_none() {
+        progress.note(&format!(
+            "--resume: there is no sampler checkpoint {} yet (the run stopped before its first \
+             one), so sampling starts from the beginning",
+            checkpoint.display()
+        ));
+    }
+    let resuming = resumed.is_some();
+    let (mut sampler, mut energies, mut cvs) = match resumed {
+        Some(r) => r,
+        None => {
+            let start = starting_points(prep, model, s.chains)?;
+            (
+                Sampler::new(config, u, &start)?,
+                vec![Vec::new(); s.chains],
+                vec![Vec::new(); s.chains],
+            )
         }
-        let start = starting_points(prep, model, s.chains)?;
-        (
-            Sampler::new(config, u, &start)?,
-            vec![Vec::new(); s.chains],
-            vec![Vec::new(); s.chains],
-        )
     };
     let append = resuming && trajectory.is_file();
     let mut writer = TrajectoryWriter::create(
@@ -426,10 +566,31 @@ pub fn sample(
         if blocks % s.checkpoint_every == 0 || sampler.is_finished() {
             // Samples first, then the checkpoint: a crash in between leaves extra frames,
             // which a resume cuts back.
-            writer.flush()?;
+            // Both are synced and measured, and the checkpoint records their lengths, so a
+            // checkpoint is never ahead of the data and a resume never parses a torn tail.
+            let trajectory_bytes = writer.flush()?;
             rows.flush().map_err(Error::io(&table))?;
             rows.get_ref().sync_all().map_err(Error::io(&table))?;
-            sampler.checkpoint(&checkpoint)?;
+            let table_bytes = rows.get_ref().metadata().map_err(Error::io(&table))?.len();
+            // The checkpoint before is kept: if a write was lost when the trajectory was
+            // closed (a full disk), this one claims frames that are not there, and a resume
+            // falls back to the one before.
+            if checkpoint.is_file() {
+                std::fs::rename(&checkpoint, &previous).map_err(Error::io(&previous))?;
+            }
+            sampler.checkpoint_with_streams(
+                &checkpoint,
+                &[
+                    StreamMark {
+                        name: file_name(&trajectory),
+                        bytes: trajectory_bytes,
+                    },
+                    StreamMark {
+                        name: file_name(&table),
+                        bytes: table_bytes,
+                    },
+                ],
+            )?;
         }
     }
     progress.finish();

@@ -381,10 +381,19 @@ pub fn train(
         .then_some(prep.system.potential.as_ref());
     let report = match &mut model {
         Model::Flow(flow) => {
+            let checkpoint = prep.path("train_checkpoint.json");
+            let resume = options.resume && checkpoint.is_file();
+            if options.resume && !resume {
+                observer.progress.note(&format!(
+                    "--resume: there is no training checkpoint {} yet, so training starts \
+                     from the beginning",
+                    checkpoint.display()
+                ));
+            }
             let policy = CheckpointPolicy {
-                path: prep.path("train_checkpoint.json"),
+                path: checkpoint,
                 every: (config.steps / 20).max(50),
-                resume: options.resume && prep.path("train_checkpoint.json").is_file(),
+                resume,
             };
             train_flow_with_checkpoints(
                 flow,
