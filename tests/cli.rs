@@ -230,6 +230,21 @@ fn run_writes_a_model_samples_weights_and_reports() {
         stamp
     );
 
+    // … nor are an earlier reweight's results, which --force replaces (and only them).
+    let weights = std::fs::read(run.join("weights.csv")).unwrap();
+    expect_failure(
+        &["reweight", "small.toml", "-o", "out"],
+        dir.path(),
+        &["earlier `boltzgen reweight`", "weights.csv", "--force"],
+    );
+    assert_eq!(std::fs::read(run.join("weights.csv")).unwrap(), weights);
+    let o = boltzgen(
+        &["reweight", "small.toml", "-o", "out", "--force", "-q"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert!(run.join("model.json").is_file() && run.join("samples.xyz").is_file());
+
     // … and `inspect` reads what was written.
     for (file, words) in [
         ("out/model.json", "normalizing flow"),
@@ -305,13 +320,6 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     assert_eq!(
         count_frames(&d.join("whole/samples.xyz")).unwrap(),
         4 * 900 / 5
-    );
-
-    // --resume without a checkpoint is an error, not a fresh start.
-    expect_failure(
-        &["sample", "long.toml", "-o", "empty", "--resume"],
-        d,
-        &["checkpoint"],
     );
 }
 

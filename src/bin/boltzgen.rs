@@ -11,7 +11,7 @@ use boltzgen::config::RunConfig;
 use boltzgen::generator::DeviceChoice;
 use boltzgen::pipeline::{
     inspect, plots, reweight, sample, train, Model, Options, Prepared, Progress, ReweightSummary,
-    SampleSummary, TrainSummary,
+    SampleSummary, Stage, TrainSummary,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -39,7 +39,7 @@ struct Cli {
     #[arg(long, global = true, value_enum)]
     device: Option<Device>,
     /// Worker threads for rayon and libtorch (default: all cores). Example: --threads 2
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = parse_threads)]
     threads: Option<usize>,
     /// Run directory (overrides the config's `output.directory`). Example: -o runs/test
     #[arg(long, short, global = true)]
@@ -196,6 +196,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--threads`: a positive count, at most 4096 (rayon and libtorch take 0 to mean something
+/// else, and a huge count would only exhaust the machine).
+fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n @ 1..=4096) => Ok(n),
+        _ => Err(format!("`{text}` is not a thread count from 1 to 4096")),
+    }
+}
+
 fn options(cli: &Cli) -> Options {
     Options {
         seed: cli.seed,
@@ -219,7 +228,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                 name: "threads".into(),
                 message: e.to_string(),
             })?;
-        tch::set_num_threads(n as i32);
+        tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
     }
     let options = options(cli);
     let mut display = Display::new(cli.quiet);
@@ -231,7 +240,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
         Command::Train { config } => {
             let prep = Prepared::new(config, &options)?;
             prep.load_model_file()?;
-            prep.create_run_dir(&options)?;
+            prep.create_run_dir(&options, Stage::Whole)?;
             let (_, t) = train(&prep, &options, &mut display)?;
             draw(&prep, &mut display)?;
             finish(&prep, &mut display, Some(&t), None, None)
@@ -239,10 +248,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
         Command::Sample { config } => {
             let prep = Prepared::new(config, &options)?;
             let model = existing_model(&prep)?;
-            prep.create_run_dir(&Options {
-                resume: true,
-                ..options.clone()
-            })?;
+            prep.create_run_dir(&options, Stage::Sample)?;
             let s = sample(&prep, &options, model.as_ref(), &mut display)?;
             draw(&prep, &mut display)?;
             finish(&prep, &mut display, None, Some(&s), None)
@@ -254,10 +260,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                 key: "model.file".into(),
                 message: "reweighting needs a trained model: give [model] file, or run `boltzgen train` first".into(),
             })?;
-            prep.create_run_dir(&Options {
-                resume: true,
-                ..options.clone()
-            })?;
+            prep.create_run_dir(&options, Stage::Reweight)?;
             let r = reweight(&prep, &model, &mut display)?;
             draw(&prep, &mut display)?;
             finish(&prep, &mut display, None, None, Some(&r))
@@ -277,7 +280,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             };
             // Fail on a model file that does not fit before anything is written.
             prep.load_model_file()?;
-            prep.create_run_dir(&options)?;
+            prep.create_run_dir(&options, Stage::Whole)?;
             display.note(&format!("run directory: {}", prep.run_dir.display()));
             let trained = if prep.config.model.is_some() {
                 Some(train(&prep, &options, &mut display)?)

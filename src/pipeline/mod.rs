@@ -9,6 +9,7 @@
 mod inspect;
 mod plot;
 mod reweight;
+mod run_dir;
 mod sample;
 mod train;
 
@@ -27,6 +28,7 @@ use crate::io::trajectory::{read_frames, FrameRange, ReadSpec};
 pub use inspect::inspect;
 pub use plot::{plot_run, PlotSummary, Scatter, Surface};
 pub use reweight::{reweight, BalanceReport, ReweightSummary, StratumReport};
+pub use run_dir::{Stage, RUN_DIR_MARKER};
 pub use sample::{sample, SampleSummary};
 pub use train::{train, OversampleReport, TrainSummary};
 
@@ -206,9 +208,20 @@ impl Prepared {
             .clone()
             .or_else(|| config.output.directory.clone())
             .unwrap_or_else(|| PathBuf::from("runs").join(stem));
+        let device = options.device.unwrap_or(config.device);
+        // A device that is not there is refused now, not after the run directory exists.
+        if config.model.is_some() {
+            device.device().map_err(|e| match e {
+                Error::InvalidArgument { message, .. } => Error::InvalidArgument {
+                    name: "device".into(),
+                    message: format!("{message} (--device or the config's `device`)"),
+                },
+                other => other,
+            })?;
+        }
         Ok(Self {
             seed: options.seed.unwrap_or(config.seed),
-            device: options.device.unwrap_or(config.device),
+            device,
             config,
             config_path: config_path.to_owned(),
             system,
@@ -290,32 +303,6 @@ impl Prepared {
             });
         }
         Ok(model)
-    }
-
-    /// Creates (or, with `resume`, reuses) the run directory.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] if it exists and holds files, without `--force` or
-    /// `--resume`; [`Error::Io`] if it cannot be created.
-    pub fn create_run_dir(&self, options: &Options) -> Result<()> {
-        let dir = &self.run_dir;
-        let occupied = dir
-            .read_dir()
-            .map(|mut entries| entries.next().is_some())
-            .unwrap_or(false);
-        if occupied && !options.resume {
-            if !options.force {
-                return Err(Error::InvalidArgument {
-                    name: "output".into(),
-                    message: format!(
-                        "the run directory {} already holds results; use --force to replace them or --resume to continue",
-                        dir.display()
-                    ),
-                });
-            }
-            std::fs::remove_dir_all(dir).map_err(Error::io(dir))?;
-        }
-        std::fs::create_dir_all(dir).map_err(Error::io(dir))
     }
 
     /// A path inside the run directory.
