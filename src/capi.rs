@@ -63,7 +63,13 @@ thread_local! {
 fn set_last_error(message: &str) {
     // Interior NULs cannot occur in our messages, but a path could hold one: replace them.
     let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // `try_with`: while the thread is exiting its storage may be gone; the message is then
+    // dropped rather than aborting the process.
+    let _ = LAST_ERROR.try_with(|e| {
+        if let Ok(mut slot) = e.try_borrow_mut() {
+            *slot = c;
+        }
+    });
 }
 
 fn fail(status: BgStatus, message: &str) -> BgStatus {
@@ -156,6 +162,37 @@ fn slice_mut<'a>(p: *mut f64, len: usize, what: &str) -> Result<&'a mut [f64], B
     Ok(unsafe { std::slice::from_raw_parts_mut(p, len) })
 }
 
+/// Whether `a_len` doubles at `a` and `b_len` doubles at `b` share memory. Checked before any
+/// slice is formed: an input that aliases an output cannot be a Rust slice pair.
+fn overlap(a: *const f64, a_len: usize, b: *const f64, b_len: usize) -> bool {
+    if a_len == 0 || b_len == 0 || a.is_null() || b.is_null() {
+        return false;
+    }
+    let size = std::mem::size_of::<f64>();
+    let (a0, b0) = (a as usize, b as usize);
+    let a1 = a_len.saturating_mul(size).saturating_add(a0);
+    let b1 = b_len.saturating_mul(size).saturating_add(b0);
+    a0 < b1 && b0 < a1
+}
+
+/// Refuses overlapping argument arrays, naming them.
+fn refuse_overlap(arrays: &[(&str, *const f64, usize)]) -> Result<(), BgStatusError> {
+    for (i, (name_a, a, a_len)) in arrays.iter().enumerate() {
+        for (name_b, b, b_len) in &arrays[i + 1..] {
+            if overlap(*a, *a_len, *b, *b_len) {
+                return Err(BgStatusError::Status(
+                    BgStatus::BgInvalidArgument,
+                    format!(
+                        "`{name_a}` and `{name_b}` overlap: in-place calls are not supported, \
+                         pass separate arrays"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn engine_ref<'a>(engine: *const BgEngine) -> Result<&'a BgEngine, BgStatusError> {
     if engine.is_null() {
         return Err(null("engine"));
@@ -227,16 +264,30 @@ pub unsafe extern "C" fn bg_last_error(message: *mut *const c_char) -> BgStatus 
         // Keep the previous message: this call is how it is read.
         return BgStatus::BgNullPointer;
     }
-    LAST_ERROR.with(|e| {
-        // SAFETY: checked non-null; the CString lives in this thread's storage until the next
-        // failing call replaces it.
-        unsafe { *message = e.borrow().as_ptr() };
+    let read = LAST_ERROR.try_with(|e| match e.try_borrow() {
+        Ok(text) => {
+            // SAFETY: checked non-null; the CString lives in this thread's storage until the
+            // next failing call replaces it.
+            unsafe { *message = text.as_ptr() };
+            true
+        }
+        Err(_) => false,
     });
-    BgStatus::BgOk
+    if read == Ok(true) {
+        BgStatus::BgOk
+    } else {
+        // The thread is exiting: there is no message to give.
+        static EMPTY: &CStr = c"";
+        // SAFETY: checked non-null; EMPTY is static.
+        unsafe { *message = EMPTY.as_ptr() };
+        BgStatus::BgPanic
+    }
 }
 
 /// Opens an engine from a model file: a boltzgen flow (`model.json` next to its
-/// `.safetensors`) or a TorchScript module (`.pt`). `config_toml` may be null (defaults) or a
+/// `.safetensors`) or a TorchScript module (`.pt`). A TorchScript file is a program, not
+/// data: loading it runs its code with the host's rights, so pass only a file you trust, named
+/// by you (boltzgen never picks one up by itself). `config_toml` may be null (defaults) or a
 /// TOML string with the keys `seed`, `buffer`, `device` and `threads`. On success `*engine`
 /// holds a new engine, to be released with [`bg_engine_free`]; on failure it is set to null.
 ///
@@ -307,6 +358,11 @@ pub unsafe extern "C" fn bg_engine_dim(engine: *const BgEngine, dim: *mut usize)
 /// Proposes x′ from the current state `x_current` (`dim` values): writes x′ to `x_proposed`
 /// (`dim` values) and `log q(x) − log q(x′)` to `*log_hastings`.
 ///
+/// The three arrays must not overlap: an in-place call (`x_proposed == x_current`) is refused
+/// with `BG_INVALID_ARGUMENT`. A call refused for a null, a wrong `dim` or overlapping arrays
+/// leaves `x_proposed` and `log_hastings` as they were; a call that fails after those checks
+/// sets every value of both to NaN, so a partial proposal can never pass for a real one.
+///
 /// # Safety
 /// `engine` null or live; `x_current` and `x_proposed` null or pointing to `dim` doubles
 /// (readable and writable respectively, not overlapping); `log_hastings` null or writable.
@@ -334,6 +390,8 @@ pub unsafe extern "C" fn bg_propose(
 
 /// The batched form of [`bg_propose`]: `n` current states `x_current[n * dim]` give `n`
 /// proposals `x_proposed[n * dim]` and `log_hastings[n]`; row i is a proposal for row i.
+/// Overlapping arrays are refused, and a failed call leaves the outputs as [`bg_propose`]
+/// says: untouched when refused on its arguments, else all NaN.
 ///
 /// # Safety
 /// As [`bg_propose`], with `n * dim` and `n` values.
@@ -371,15 +429,26 @@ unsafe fn propose_rows(
 ) -> BgStatus {
     guarded(name, || {
         let (mut engine, len) = locked_rows(engine, n, dim)?;
+        refuse_overlap(&[
+            ("x_current", x_current, len),
+            ("x_proposed", x_proposed.cast_const(), len),
+            ("log_hastings", log_hastings.cast_const(), n),
+        ])?;
         let x = slice(x_current, len, "x_current")?;
         let out = slice_mut(x_proposed, len, "x_proposed")?;
         let lh = slice_mut(log_hastings, n, "log_hastings")?;
-        engine.propose_batch(x, out, lh)?;
-        Ok(())
+        let result = engine.propose_batch(x, out, lh);
+        if result.is_err() {
+            // A failed call leaves no half-written proposal that could pass for a real one.
+            out.fill(f64::NAN);
+            lh.fill(f64::NAN);
+        }
+        Ok(result?)
     })
 }
 
-/// `log q(x)` of `n` configurations `x[n * dim]`, written to `log_q[n]`.
+/// `log q(x)` of `n` configurations `x[n * dim]`, written to `log_q[n]` (`x` and `log_q` must
+/// not overlap; on failure `log_q` is left as it was).
 ///
 /// # Safety
 /// `engine` null or live; `x` null or `n * dim` readable doubles; `log_q` null or `n`
@@ -394,6 +463,7 @@ pub unsafe extern "C" fn bg_log_prob(
 ) -> BgStatus {
     guarded("bg_log_prob", || {
         let (engine, len) = locked_rows(engine, n, dim)?;
+        refuse_overlap(&[("x", x, len), ("log_q", log_q.cast_const(), n)])?;
         let x = slice(x, len, "x")?;
         let out = slice_mut(log_q, n, "log_q")?;
         if n > 0 {
@@ -405,7 +475,8 @@ pub unsafe extern "C" fn bg_log_prob(
 
 /// The Metropolis–Hastings acceptance exponent
 /// `log α = −β [U(x′) − U(x)] + log_hastings`, with a NaN or +∞ proposed energy or a NaN
-/// Hastings term giving `−∞` (always rejected).
+/// Hastings term giving `−∞` (always rejected). A negative, NaN or infinite `beta` is
+/// refused with `BG_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `log_alpha` null or writable.
@@ -420,6 +491,12 @@ pub unsafe extern "C" fn bg_log_acceptance(
     guarded("bg_log_acceptance", || {
         if log_alpha.is_null() {
             return Err(null("log_alpha"));
+        }
+        if !(beta >= 0.0 && beta.is_finite()) {
+            return Err(BgStatusError::Status(
+                BgStatus::BgInvalidArgument,
+                format!("`beta` must be finite and >= 0, got {beta}"),
+            ));
         }
         // SAFETY: checked non-null.
         unsafe { *log_alpha = log_acceptance(beta, u_current, u_proposed, log_hastings) };

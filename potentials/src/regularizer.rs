@@ -20,9 +20,27 @@ use crate::error::{invalid, Result};
 /// assert_eq!(reg.apply(f64::INFINITY), (1e3, 0.0));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "RegularizerFields")]
 pub struct EnergyRegularizer {
     high: f64,
     max: f64,
+}
+
+/// The fields as written in a config or a checkpoint, checked by [`EnergyRegularizer::new`]
+/// when read: unknown keys and a cap that is not above the switch point are refused.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegularizerFields {
+    high: f64,
+    max: f64,
+}
+
+impl TryFrom<RegularizerFields> for EnergyRegularizer {
+    type Error = crate::PotentialError;
+
+    fn try_from(f: RegularizerFields) -> Result<Self> {
+        Self::new(f.high, f.max)
+    }
 }
 
 impl EnergyRegularizer {

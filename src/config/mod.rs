@@ -675,7 +675,7 @@ pub struct OutputConfig {
     /// The run directory (relative to the working directory); `runs/<config name>` by default.
     #[serde(default)]
     pub directory: Option<PathBuf>,
-    /// Trajectory format, as a file extension chemfiles knows (`xyz`, `pdb`, `dcd`, `xtc`, ...).
+    /// Trajectory format, as a file extension: one of [`TRAJECTORY_FORMATS`].
     #[serde(default = "default_format")]
     pub trajectory_format: String,
 }
@@ -688,6 +688,15 @@ impl Default for OutputConfig {
         }
     }
 }
+
+/// The most coordinates (f64 values) a config may ask boltzgen to hold at once, in exact
+/// samples as training data or in reweighting draws: 2.5·10⁸, i.e. 2 GB.
+pub const MAX_COORDINATES: usize = 250_000_000;
+
+/// The trajectory formats samples may be written in: chemfiles writes each of them frame by
+/// frame in append mode, and a file cut back to a checkpoint's length in bytes is a valid file
+/// of the frames before it (tested in `io::trajectory`).
+pub const TRAJECTORY_FORMATS: &[&str] = &["xyz", "pdb", "gro", "dcd", "xtc", "trr"];
 
 fn default_format() -> String {
     "xyz".into()
@@ -816,6 +825,16 @@ impl RunConfig {
             other => bad("system", other.to_string()),
         })?;
         let dim = system.potential.dim();
+        let format = self.output.trajectory_format.as_str();
+        if !TRAJECTORY_FORMATS.contains(&format) {
+            return Err(bad(
+                "output.trajectory_format",
+                format!(
+                    "`{format}` is not one of the formats boltzgen writes and resumes: {}",
+                    TRAJECTORY_FORMATS.join(", ")
+                ),
+            ));
+        }
         if let Some(d) = &self.data {
             match (&d.trajectory, d.exact_samples) {
                 (Some(t), None) if !t.paths().is_empty() => {}
@@ -832,6 +851,10 @@ impl RunConfig {
                         "give either trajectory or exact_samples (a positive count)".into(),
                     ))
                 }
+            }
+            if let Some(selection) = &d.selection {
+                crate::io::trajectory::check_selection(selection)
+                    .map_err(|m| bad("data.selection", m))?;
             }
             if let (Some(FrameRanges::PerFile(f)), Some(t)) = (&d.frames, &d.trajectory) {
                 if f.len() != t.paths().len() {
@@ -992,6 +1015,44 @@ impl RunConfig {
             }
             other => bad("analysis.states", other.to_string()),
         })?;
+        if let Some(m) = self.model.as_ref().filter(|m| m.file.is_none()) {
+            // The architecture is checked now, before anything is allocated or written: its
+            // sizes are bounded (generator::mlp::MAX_PARAMETERS).
+            let flow_max = crate::generator::flow::MAX_LAYERS;
+            if m.layers > flow_max {
+                return Err(bad(
+                    "model.layers",
+                    format!("at most {flow_max}, got {}", m.layers),
+                ));
+            }
+            let checked = match (m.kind, m.coordinates) {
+                (ModelKind::RealNvp, _) => {
+                    crate::generator::FlowConfig::real_nvp(dim, m.layers, &m.hidden).validate()
+                }
+                (ModelKind::NeuralSpline, Coordinates::Cartesian) => {
+                    crate::generator::FlowConfig::neural_spline(
+                        dim,
+                        m.layers,
+                        &m.hidden,
+                        m.bins,
+                        m.tail_bound,
+                    )
+                    .validate()
+                }
+                (ModelKind::Vae, _) => {
+                    crate::generator::VaeConfig::new(dim, m.latent_dim.unwrap_or(2), &m.hidden)
+                        .validate()
+                }
+                _ => Ok(()),
+            };
+            checked.map_err(|e| match e {
+                Error::InvalidArgument { name, message } if name.starts_with("layers[") => {
+                    bad("model.hidden", format!("{name}: {message}"))
+                }
+                Error::InvalidArgument { name, message } => bad(&format!("model.{name}"), message),
+                other => bad("model", other.to_string()),
+            })?;
+        }
         if let Some(m) = &self.model {
             if m.split_bonds_angles && m.coordinates != Coordinates::Internal {
                 return Err(bad(
@@ -1021,7 +1082,61 @@ impl RunConfig {
                 }
             }
         }
+        if let Some(t) = &self.train {
+            t.validate().map_err(|e| match e {
+                Error::InvalidArgument { name, message } => bad(&format!("train.{name}"), message),
+                other => bad("train", other.to_string()),
+            })?;
+        }
+        if let Some(n) = self.data.as_ref().and_then(|d| d.exact_samples) {
+            if n.checked_mul(dim).is_none_or(|c| c > MAX_COORDINATES) {
+                return Err(bad(
+                    "data.exact_samples",
+                    format!(
+                        "{n} samples of {dim} coordinates exceed the {MAX_COORDINATES} \
+                         coordinates boltzgen holds in memory"
+                    ),
+                ));
+            }
+        }
+        if let Some(r) = &self.reweight {
+            if r.draws == 0 || r.draws.checked_mul(dim).is_none_or(|c| c > MAX_COORDINATES) {
+                return Err(bad(
+                    "reweight.draws",
+                    format!(
+                        "must be from 1 to {} for {dim} coordinates, got {}",
+                        MAX_COORDINATES / dim.max(1),
+                        r.draws
+                    ),
+                ));
+            }
+        }
         if let Some(s) = &self.sample {
+            for (i, m) in s.moves.iter().enumerate() {
+                let learned = matches!(
+                    m.kind,
+                    crate::mcmc::MoveKind::Flow
+                        | crate::mcmc::MoveKind::LatentWalk
+                        | crate::mcmc::MoveKind::Vae
+                );
+                if learned && self.model.is_none() {
+                    return Err(bad(
+                        &format!("sample.moves[{i}].kind"),
+                        format!(
+                            "a `{}` move proposes from a model: add a [model] section",
+                            m.kind.name()
+                        ),
+                    ));
+                }
+            }
+            if let Some(start) = &s.start {
+                if let Some(k) = start.iter().position(|v| !v.is_finite()) {
+                    return Err(bad(
+                        &format!("sample.start[{k}]"),
+                        format!("must be finite, got {}", start[k]),
+                    ));
+                }
+            }
             let mut c = crate::mcmc::SamplerConfig::new(s.chains, system.beta, s.moves.clone());
             c.thin = s.thin;
             c.buffer = s.buffer;

@@ -390,8 +390,29 @@ impl SystemConfig {
                 }
                 "lj13" | "lj55" | "lj_cluster" => {
                     let mut p: LjClusterParams = self.params()?;
-                    if self.potential == "lj55" && self.parameters.is_none() {
-                        p.n_particles = 55;
+                    // lj13 and lj55 are named by their size; other sizes are lj_cluster's.
+                    let named = match self.potential.as_str() {
+                        "lj13" => Some(13),
+                        "lj55" => Some(55),
+                        _ => None,
+                    };
+                    if let Some(n) = named {
+                        let given = self
+                            .parameters
+                            .as_ref()
+                            .and_then(|t| t.get("n_particles"))
+                            .is_some();
+                        if given && p.n_particles != n {
+                            return Err(bad(
+                                "system.parameters.n_particles",
+                                format!(
+                                    "`{}` has {n} particles, not {}; use potential = \
+                                     \"lj_cluster\" for other sizes",
+                                    self.potential, p.n_particles
+                                ),
+                            ));
+                        }
+                        p.n_particles = n;
                     }
                     let u = LennardJonesCluster::new(
                         p.n_particles,

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 
 /// A metastable state: the collective variable lies in `[lower, upper]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StateInterval {
     /// A name for reports.
     pub name: String,

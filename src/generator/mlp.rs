@@ -5,6 +5,44 @@ use tch::{nn, nn::Module, Tensor};
 
 use super::flow::ParamGrads;
 
+/// The most weights a model may have (4·10⁸ bytes in single precision): sizes read from a
+/// config or a model file are checked against it before anything is allocated.
+pub const MAX_PARAMETERS: usize = 100_000_000;
+
+/// The most coordinates a model may have.
+pub const MAX_MODEL_DIM: usize = 10_000_000;
+
+/// Weights and biases of an [`Mlp`] from `input` through `hidden` to `output` units, or `None`
+/// if the count overflows.
+pub(crate) fn parameter_count(input: usize, hidden: &[usize], output: usize) -> Option<usize> {
+    let mut sizes = std::iter::once(input)
+        .chain(hidden.iter().copied())
+        .chain(std::iter::once(output));
+    let mut previous = sizes.next()?;
+    let mut total = 0usize;
+    for size in sizes {
+        let layer = previous.checked_add(1)?.checked_mul(size)?;
+        total = total.checked_add(layer)?;
+        previous = size;
+    }
+    Some(total)
+}
+
+/// Adds `count` (None: overflowed) to a running total of a model's parameters, or explains
+/// why the model is too large.
+pub(crate) fn add_parameters(total: &mut usize, count: Option<usize>) -> Result<(), String> {
+    match count.and_then(|c| c.checked_add(*total)) {
+        Some(t) if t <= MAX_PARAMETERS => {
+            *total = t;
+            Ok(())
+        }
+        _ => Err(format!(
+            "the networks would have more than {MAX_PARAMETERS} weights; use fewer or smaller \
+             hidden layers"
+        )),
+    }
+}
+
 /// Non-linearity between the hidden layers of a conditioner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -181,7 +181,7 @@ fn invalid_architecture(json_path: &Path) -> impl FnOnce(Error) -> Error + '_ {
 
 /// Reads the weights file named in a model JSON (relative to it) into `vs`, checked.
 fn load_weights_file(json_path: &Path, weights: &str, vs: &mut tch::nn::VarStore) -> Result<()> {
-    let path = json_path.parent().unwrap_or(Path::new(".")).join(weights);
+    let path = crate::io::sibling_file(json_path, weights)?;
     let tensors = read_tensors(&path)?;
     load_variables(vs, &tensors, "", &path)
 }

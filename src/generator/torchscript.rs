@@ -61,7 +61,9 @@ fn consistency_tolerance(kind: Kind) -> f64 {
 }
 
 impl TorchScriptGenerator {
-    /// Loads `path` onto the chosen device and probes it: `sample(4)` must return
+    /// Loads `path` onto the chosen device and probes it. A TorchScript file is code, not
+    /// data: loading it runs that code with the caller's rights, so call this only with a
+    /// path the user named and trusts (boltzgen never looks for one by itself). The probe: `sample(4)` must return
     /// `([4, dim], [4])` in a floating dtype, and `log_prob` of those draws must agree with
     /// their `log q`.
     ///

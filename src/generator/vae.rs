@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::mlp::{Activation, Mlp};
+use super::mlp::{add_parameters, parameter_count, Activation, Mlp, MAX_MODEL_DIM};
 use super::tensor::{batch_to_tensor, standard_normal, tensor_to_vec};
 use super::{DeviceChoice, Generator, Precision, Samples};
 use crate::error::{Error, Result};
@@ -73,7 +73,7 @@ impl VaeConfig {
         self
     }
 
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |name: &str, message: String| {
             Err(Error::InvalidArgument {
                 name: name.into(),
@@ -85,6 +85,22 @@ impl VaeConfig {
         }
         if self.hidden.contains(&0) {
             return bad("hidden", "hidden layer sizes must be positive".into());
+        }
+        if self.dim > MAX_MODEL_DIM || self.latent_dim > MAX_MODEL_DIM {
+            return bad(
+                "latent_dim",
+                format!("dim and latent_dim must be at most {MAX_MODEL_DIM}"),
+            );
+        }
+        let mut parameters = 0usize;
+        for (input, output) in [
+            (self.dim, self.latent_dim.checked_mul(2)),
+            (self.latent_dim, self.dim.checked_mul(2)),
+        ] {
+            let count = output.and_then(|o| parameter_count(input, &self.hidden, o));
+            if let Err(m) = add_parameters(&mut parameters, count) {
+                return bad("hidden", m);
+            }
         }
         if self.iwae_samples == 0 {
             return bad("iwae_samples", "must be positive".into());

@@ -46,6 +46,17 @@ fn tensors_path(json: &Path, step: usize) -> PathBuf {
     json.with_file_name(format!("{stem}.step-{step:08}.safetensors"))
 }
 
+/// Whether `name` is one that [`tensors_path`] gives the tensors of checkpoint `json`.
+fn is_tensors_name(json: &Path, name: &str) -> bool {
+    let stem = json
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    name.strip_prefix(&format!("{stem}.step-"))
+        .and_then(|rest| rest.strip_suffix(".safetensors"))
+        .is_some_and(|digits| digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn model_error(path: &Path, message: String) -> Error {
     Error::Model {
         file: path.to_owned(),
@@ -62,7 +73,10 @@ pub(crate) fn save(
     let previous = std::fs::read_to_string(json)
         .ok()
         .and_then(|t| serde_json::from_str::<CheckpointFile>(&t).ok())
-        .map(|c| json.with_file_name(c.tensors));
+        // Only a tensors file this function wrote is ever deleted: a plain name beside the
+        // checkpoint, of the form it gives them.
+        .filter(|c| is_tensors_name(json, &c.tensors))
+        .and_then(|c| crate::io::sibling_file(json, &c.tensors).ok());
 
     let mut tensors = named_variables(flow.var_store(), "model.");
     let (adam_step, adam_state) = state.adam.state();
@@ -135,7 +149,7 @@ pub(crate) fn load(json: &Path, flow: &mut Flow, config: &TrainConfig) -> Result
             "the checkpoint was written with a different training config (only `steps` may change on resume)".into(),
         ));
     }
-    let tensor_file = json.with_file_name(&file.tensors);
+    let tensor_file = crate::io::sibling_file(json, &file.tensors)?;
     let tensors = read_tensors(&tensor_file)?;
     load_variables(flow.var_store_mut(), &tensors, "model.", &tensor_file)?;
     flow.set_data_initialized(file.data_initialized);

@@ -37,6 +37,16 @@ pub enum LrSchedule {
     },
 }
 
+/// The most optimiser steps a run may ask for (far beyond any real run; bounds what a config
+/// can make boltzgen allocate for its reports).
+pub const MAX_TRAIN_STEPS: usize = 100_000_000;
+
+/// The largest batch a run may ask for.
+pub const MAX_BATCH_SIZE: usize = 10_000_000;
+
+/// Step reports reserved up front; longer runs grow the vectors as they go.
+const RESERVED_STEPS: usize = 1 << 16;
+
 /// Everything that controls a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -182,8 +192,28 @@ impl TrainConfig {
                 message,
             })
         };
-        if self.batch_size == 0 {
-            return bad("batch_size", "must be positive".into());
+        if self.steps > MAX_TRAIN_STEPS {
+            return bad(
+                "steps",
+                format!("must be at most {MAX_TRAIN_STEPS}, got {}", self.steps),
+            );
+        }
+        if self.batch_size == 0 || self.batch_size > MAX_BATCH_SIZE {
+            return bad(
+                "batch_size",
+                format!(
+                    "must be from 1 to {MAX_BATCH_SIZE}, got {}",
+                    self.batch_size
+                ),
+            );
+        }
+        if let Some(c) = self.clip_grad_norm {
+            if !(c > 0.0 && c.is_finite()) {
+                return bad(
+                    "clip_grad_norm",
+                    format!("must be positive and finite (omit it to clip nothing), got {c}"),
+                );
+            }
         }
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad(
@@ -437,8 +467,8 @@ pub fn train_flow_with_checkpoints(
                     validation: Vec::new(),
                     best_validation_nll: None,
                     stopped_early: false,
-                    losses: Vec::with_capacity(config.steps),
-                    step_terms: Vec::with_capacity(config.steps),
+                    losses: Vec::with_capacity(config.steps.min(RESERVED_STEPS)),
+                    step_terms: Vec::with_capacity(config.steps.min(RESERVED_STEPS)),
                 },
                 consecutive_bad: 0,
                 best: None,

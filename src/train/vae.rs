@@ -97,7 +97,7 @@ pub fn train_vae(
         validation: Vec::new(),
         best_validation_nll: None,
         stopped_early: false,
-        losses: Vec::with_capacity(config.steps),
+        losses: Vec::with_capacity(config.steps.min(1 << 16)),
         step_terms: Vec::new(),
     };
     let mut consecutive_bad = 0;

@@ -26,6 +26,7 @@ use crate::molecule::ZMatrix;
 use crate::rng::ChainRng;
 
 pub use super::mlp::Activation;
+use super::mlp::{add_parameters, parameter_count, MAX_MODEL_DIM};
 pub use internal::{CoordinateKind, CoordinateNorm, InternalCoordinates};
 
 pub(crate) use backprop::ParamGrads;
@@ -322,10 +323,16 @@ impl FlowConfig {
             name: format!("layers[{i}]"),
             message,
         };
-        if self.dim == 0 {
+        if self.dim == 0 || self.dim > MAX_MODEL_DIM {
             return Err(Error::InvalidArgument {
                 name: "dim".into(),
-                message: "must be positive".into(),
+                message: format!("must be from 1 to {MAX_MODEL_DIM}, got {}", self.dim),
+            });
+        }
+        if self.layers.len() > MAX_LAYERS {
+            return Err(Error::InvalidArgument {
+                name: "layers".into(),
+                message: format!("at most {MAX_LAYERS} layers, got {}", self.layers.len()),
             });
         }
         if let BaseSpec::MeanFree {
@@ -333,7 +340,7 @@ impl FlowConfig {
             spatial_dim,
         } = self.base
         {
-            if n_particles < 2 || n_particles * spatial_dim != self.dim {
+            if n_particles < 2 || n_particles.checked_mul(spatial_dim) != Some(self.dim) {
                 return Err(Error::InvalidArgument {
                     name: "base".into(),
                     message: format!(
@@ -344,6 +351,7 @@ impl FlowConfig {
             }
         }
         let dim = self.latent_dim();
+        let mut parameters = 0usize;
         for (i, layer) in self.layers.iter().enumerate() {
             match layer {
                 LayerSpec::AffineCoupling {
@@ -353,6 +361,12 @@ impl FlowConfig {
                 } => {
                     check_subset(dim, transformed).map_err(|m| bad(i, m))?;
                     check_hidden(hidden).map_err(|m| bad(i, m))?;
+                    let out = transformed.len().checked_mul(2);
+                    add_parameters(
+                        &mut parameters,
+                        out.and_then(|o| parameter_count(dim - transformed.len(), hidden, o)),
+                    )
+                    .map_err(|m| bad(i, m))?;
                     if !(*scale_bound > 0.0 && scale_bound.is_finite()) {
                         return Err(bad(
                             i,
@@ -374,6 +388,12 @@ impl FlowConfig {
                             format!("bins must be between 2 and 999, got {bins}"),
                         ));
                     }
+                    let out = transformed.len().checked_mul(3 * bins - 1);
+                    add_parameters(
+                        &mut parameters,
+                        out.and_then(|o| parameter_count(dim - transformed.len(), hidden, o)),
+                    )
+                    .map_err(|m| bad(i, m))?;
                     if !(*tail_bound > 0.0 && tail_bound.is_finite()) {
                         return Err(bad(
                             i,
@@ -460,6 +480,9 @@ impl FlowConfig {
         Ok(())
     }
 }
+
+/// The most layers a flow may have.
+pub const MAX_LAYERS: usize = 10_000;
 
 fn spline_min_bin() -> f64 {
     1e-3
