@@ -86,7 +86,9 @@ enum BgStatus bg_last_error(const char **message);
 
 /**
  * Opens an engine from a model file: a boltzgen flow (`model.json` next to its
- * `.safetensors`) or a TorchScript module (`.pt`). `config_toml` may be null (defaults) or a
+ * `.safetensors`) or a TorchScript module (`.pt`). A TorchScript file is a program, not
+ * data: loading it runs its code with the host's rights, so pass only a file you trust, named
+ * by you (boltzgen never picks one up by itself). `config_toml` may be null (defaults) or a
  * TOML string with the keys `seed`, `buffer`, `device` and `threads`. On success `*engine`
  * holds a new engine, to be released with [`bg_engine_free`]; on failure it is set to null.
  *
@@ -119,6 +121,11 @@ enum BgStatus bg_engine_dim(const struct BgEngine *engine, size_t *dim);
  * Proposes x′ from the current state `x_current` (`dim` values): writes x′ to `x_proposed`
  * (`dim` values) and `log q(x) − log q(x′)` to `*log_hastings`.
  *
+ * The three arrays must not overlap: an in-place call (`x_proposed == x_current`) is refused
+ * with `BG_INVALID_ARGUMENT`. A call refused for a null, a wrong `dim` or overlapping arrays
+ * leaves `x_proposed` and `log_hastings` as they were; a call that fails after those checks
+ * sets every value of both to NaN, so a partial proposal can never pass for a real one.
+ *
  * # Safety
  * `engine` null or live; `x_current` and `x_proposed` null or pointing to `dim` doubles
  * (readable and writable respectively, not overlapping); `log_hastings` null or writable.
@@ -132,6 +139,8 @@ enum BgStatus bg_propose(struct BgEngine *engine,
 /**
  * The batched form of [`bg_propose`]: `n` current states `x_current[n * dim]` give `n`
  * proposals `x_proposed[n * dim]` and `log_hastings[n]`; row i is a proposal for row i.
+ * Overlapping arrays are refused, and a failed call leaves the outputs as [`bg_propose`]
+ * says: untouched when refused on its arguments, else all NaN.
  *
  * # Safety
  * As [`bg_propose`], with `n * dim` and `n` values.
@@ -144,7 +153,8 @@ enum BgStatus bg_propose_batch(struct BgEngine *engine,
                                double *log_hastings);
 
 /**
- * `log q(x)` of `n` configurations `x[n * dim]`, written to `log_q[n]`.
+ * `log q(x)` of `n` configurations `x[n * dim]`, written to `log_q[n]` (`x` and `log_q` must
+ * not overlap; on failure `log_q` is left as it was).
  *
  * # Safety
  * `engine` null or live; `x` null or `n * dim` readable doubles; `log_q` null or `n`
@@ -159,7 +169,8 @@ enum BgStatus bg_log_prob(struct BgEngine *engine,
 /**
  * The Metropolis–Hastings acceptance exponent
  * `log α = −β [U(x′) − U(x)] + log_hastings`, with a NaN or +∞ proposed energy or a NaN
- * Hastings term giving `−∞` (always rejected).
+ * Hastings term giving `−∞` (always rejected). A negative, NaN or infinite `beta` is
+ * refused with `BG_INVALID_ARGUMENT`.
  *
  * # Safety
  * `log_alpha` null or writable.

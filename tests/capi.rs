@@ -242,11 +242,35 @@ fn bad_calls_return_a_status_and_a_message(dir: &Path, model: &Path) {
             BgStatus::BgNullPointer
         );
         assert!(last_error().contains("log_hastings"), "{}", last_error());
+        // An in-place call (input and output the same array) is refused and changes nothing.
+        let mut same = [0.25, -0.5];
+        let p = same.as_mut_ptr();
+        assert_eq!(
+            bg_propose(engine, p.cast_const(), 2, p, &mut lh),
+            BgStatus::BgInvalidArgument
+        );
+        assert!(last_error().contains("overlap"), "{}", last_error());
+        assert_eq!(same, [0.25, -0.5]);
+        let mut rows = [0.1, 0.2, 0.3, 0.4, 0.0, 0.0];
+        let r = rows.as_mut_ptr();
+        // Overlapping by one row is refused the same way.
+        assert_eq!(
+            bg_propose_batch(engine, r.cast_const(), 2, 2, r.add(2), lhs.as_mut_ptr()),
+            BgStatus::BgInvalidArgument
+        );
+        assert_eq!(
+            bg_log_prob(engine, r.cast_const(), 1, 2, r.add(1)),
+            BgStatus::BgInvalidArgument
+        );
+        // A call that fails past the argument checks leaves NaN, not a partial proposal.
         let nan = [f64::NAN, 0.0];
+        y = [7.0, 7.0];
+        lh = 7.0;
         assert_eq!(
             bg_propose(engine, nan.as_ptr(), 2, y.as_mut_ptr(), &mut lh),
             BgStatus::BgNonFinite
         );
+        assert!(y.iter().all(|v| v.is_nan()) && lh.is_nan(), "{y:?} {lh}");
         assert_eq!(
             bg_log_prob(engine, nan.as_ptr(), 1, 2, lq.as_mut_ptr()),
             BgStatus::BgNonFinite
@@ -295,6 +319,14 @@ fn bad_calls_return_a_status_and_a_message(dir: &Path, model: &Path) {
             bg_log_acceptance(1.0, 0.0, 0.0, 0.0, std::ptr::null_mut()),
             BgStatus::BgNullPointer
         );
+        for beta in [-1.0, f64::NAN, f64::INFINITY] {
+            assert_eq!(
+                bg_log_acceptance(beta, 0.0, 1.0, 0.0, &mut log_alpha),
+                BgStatus::BgInvalidArgument,
+                "beta = {beta}"
+            );
+            assert!(last_error().contains("beta"), "{}", last_error());
+        }
         let mut version = std::ptr::null();
         assert_eq!(bg_version(&mut version), BgStatus::BgOk);
         assert_eq!(
