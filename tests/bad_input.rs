@@ -30,6 +30,20 @@ fn expected(config: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The files directly in `dir` with their bytes, sorted by path.
+fn files_in(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let path = e.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 #[test]
 fn every_bad_config_is_refused_by_name_before_anything_is_written() {
     // A copy, so that the check that nothing changed cannot be fooled by the repository.
@@ -45,18 +59,7 @@ fn every_bad_config_is_refused_by_name_before_anything_is_written() {
     }
     cases.sort();
     assert!(cases.len() >= 15, "fixtures missing: {cases:?}");
-    let before: Vec<(PathBuf, Vec<u8>)> = {
-        let mut v: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| {
-                let p = e.unwrap().path();
-                let bytes = std::fs::read(&p).unwrap();
-                (p, bytes)
-            })
-            .collect();
-        v.sort();
-        v
-    };
+    let before = files_in(d);
     let mut failures = Vec::new();
     for case in &cases {
         let config = std::fs::read_to_string(d.join(case)).unwrap();
@@ -84,18 +87,7 @@ fn every_bad_config_is_refused_by_name_before_anything_is_written() {
             failures.push(format!("{case}: {} — stderr: {err}", problems.join(", ")));
         }
     }
-    let after: Vec<(PathBuf, Vec<u8>)> = {
-        let mut v: Vec<_> = std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| {
-                let p = e.unwrap().path();
-                let bytes = std::fs::read(&p).unwrap();
-                (p, bytes)
-            })
-            .collect();
-        v.sort();
-        v
-    };
+    let after = files_in(d);
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
     assert!(before == after, "a refused run changed or left files");
 }
