@@ -3,7 +3,9 @@
 # random moments, KILLS times each, and resumed with --resume every time. The final files must
 # equal an uninterrupted run's byte for byte, and no temporary file may be left behind.
 #
-#   scripts/soak.sh [KILLS] [WORKDIR]      (default: 50 kills each, a fresh temporary directory)
+#   scripts/soak.sh [KILLS] [WORKDIR] [sample|train]
+#
+# Defaults: 50 kills each, a fresh temporary directory, both commands.
 #
 # Needs a release build of the binary (the script builds it). Takes about 10 minutes at 50.
 set -euo pipefail
@@ -11,6 +13,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 KILLS="${1:-50}"
 WORK="${2:-$(mktemp -d -t boltzgen-soak.XXXXXX)}"
+ONLY="${3:-}"
 cargo build --release --features "$BOLTZGEN_CARGO_FEATURES" --bin boltzgen --quiet
 BIN="$PWD/target/release/boltzgen"
 mkdir -p "$WORK"
@@ -116,6 +119,10 @@ soak() {
     echo "soak: $command: $kills kills (+$finished_early runs that ended first), resumed each time; ${files[*]} identical to the uninterrupted run"
 }
 
-soak sample sample.toml sampled samples.xyz samples.csv
-soak train train.toml trained model.safetensors train_loss.csv
+if [ "$ONLY" != train ]; then
+    soak sample sample.toml sampled samples.xyz samples.csv
+fi
+if [ "$ONLY" != sample ]; then
+    soak train train.toml trained model.safetensors train_loss.csv
+fi
 echo "soak: passed"
