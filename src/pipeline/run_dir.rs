@@ -80,7 +80,6 @@ impl Prepared {
     /// and the model file. `--force` never deletes one of them.
     pub fn input_files(&self) -> Vec<PathBuf> {
         let mut files = vec![self.config_path.clone()];
-        files.extend(self.data_files.iter().map(|(p, _)| p.clone()));
         if let Some(d) = &self.config.data {
             if let Some(t) = &d.trajectory {
                 files.extend(t.paths().iter().cloned());
