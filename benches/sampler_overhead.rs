@@ -7,8 +7,7 @@
 use std::hint::black_box;
 
 use boltzgen::mcmc::{
-    run_chain, ChainState, Learned, MoveKind, MoveSpec, Proposal, RandomWalk, Sampler,
-    SamplerConfig,
+    run_chain, ChainState, Learned, Move, MoveKind, MoveSpec, RandomWalk, Sampler, SamplerConfig,
 };
 use boltzgen::potentials::Potential;
 use boltzgen::rng::stream;
@@ -42,7 +41,7 @@ fn overhead(c: &mut Criterion) {
         let u = Trivial(dim);
         group.bench_function(format!("run_chain_random_walk_d{dim}"), |b| {
             let mut rng = stream(1, 0);
-            let mut moves: Vec<(Box<dyn Proposal>, f64)> =
+            let mut moves: Vec<(Box<dyn Move>, f64)> =
                 vec![(Box::new(RandomWalk { step: 1.0 }), 1.0)];
             let mut state = ChainState::new(vec![0.0; dim], &u).unwrap();
             b.iter(|| {

@@ -69,6 +69,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::generator::store::{load_flow, read_model_file, ModelSpec};
 use crate::generator::{DeviceChoice, Generator, TorchScriptGenerator};
+use crate::mcmc::moves::flow::{independence_log_hastings, DrawBuffer};
 use crate::rng::{stream, ChainRng};
 
 pub use crate::mcmc::{accept, log_acceptance};
@@ -112,7 +113,7 @@ impl EngineConfig {
     /// # Errors
     /// [`Error::Config`] naming the key (and line) of an unknown key or a bad value.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let config: Self = crate::config::parse_toml(text, Path::new("engine config"))?;
+        let config: Self = crate::io::toml::parse(text, Path::new("engine config"))?;
         config.validate()?;
         Ok(config)
     }
@@ -163,9 +164,8 @@ pub struct ProposalEngine {
     generator: Box<dyn Generator + Send>,
     config: EngineConfig,
     rng: ChainRng,
-    draws: Vec<f64>,
-    draws_log_q: Vec<f64>,
-    next: usize,
+    /// The flow move's own buffer of draws ([`crate::mcmc::moves::flow`]).
+    draws: DrawBuffer,
     /// `log q` of the configurations seen in the previous call, keyed by their bits.
     known: HashMap<Vec<u64>, f64>,
     stats: EngineStats,
@@ -215,9 +215,7 @@ impl ProposalEngine {
             generator,
             rng: stream(config.seed, 0),
             config,
-            draws: Vec::new(),
-            draws_log_q: Vec::new(),
-            next: 0,
+            draws: DrawBuffer::default(),
             known: HashMap::new(),
             stats: EngineStats::default(),
         })
@@ -352,28 +350,22 @@ impl ProposalEngine {
 
         let mut known = HashMap::with_capacity(2 * n);
         for i in 0..n {
-            if self.next >= self.draws_log_q.len() {
-                let s = self.generator.sample(self.config.buffer, &mut self.rng)?;
-                if s.len() != self.config.buffer || s.dim != dim {
-                    return Err(Error::Dimension {
-                        what: "generator draws (configurations × dimension)".into(),
-                        expected: self.config.buffer * dim,
-                        got: s.x.len(),
-                    });
-                }
-                self.stats.draws += s.len() as u64;
-                self.draws = s.x;
-                self.draws_log_q = s.log_q;
-                self.next = 0;
+            if self.draws.remaining() == 0 {
+                self.stats.draws += self.config.buffer as u64;
             }
-            let j = self.next;
-            self.next += 1;
+            let draw = self.draws.next(
+                self.generator.as_ref(),
+                self.config.buffer,
+                &mut self.rng,
+                None,
+                &mut 0,
+            )?;
             let row = &mut x_proposed[i * dim..(i + 1) * dim];
-            row.copy_from_slice(&self.draws[j * dim..(j + 1) * dim]);
+            row.copy_from_slice(draw.x);
+            let log_q_new = draw.log_q;
             let x = &x_current[i * dim..(i + 1) * dim];
             self.generator.place_like(row, x)?;
-            let log_q_new = self.draws_log_q[j];
-            log_hastings[i] = current[i] - log_q_new;
+            log_hastings[i] = independence_log_hastings(current[i], log_q_new);
             known.insert(bits(x), current[i]);
             known.insert(bits(row), log_q_new);
         }

@@ -10,7 +10,7 @@
 
 use boltzgen::generator::{DeviceChoice, Flow, FlowConfig, Precision};
 use boltzgen::mcmc::{
-    run_chain, ChainState, FlowIndependence, LatentWalk, Mala, Proposal, RandomWalk,
+    run_chain, ChainState, FlowIndependence, LatentWalk, Mala, Move, RandomWalk, Target,
 };
 use boltzgen::potentials::Gaussian;
 use boltzgen::rng::stream;
@@ -38,7 +38,7 @@ fn batch_mean(values: &[f64]) -> (f64, f64) {
     (m, (var / means.len() as f64).sqrt())
 }
 
-fn check_moments(name: &str, moves: Vec<(Box<dyn Proposal>, f64)>, seed: u64, steps: usize) {
+fn check_moments(name: &str, moves: Vec<(Box<dyn Move>, f64)>, seed: u64, steps: usize) {
     let g = target();
     let beta = 1.0;
     let mut moves = moves;
@@ -110,7 +110,7 @@ fn flow_independence_with_a_poor_generator_is_still_exact() {
         DeviceChoice::Cpu,
     )
     .unwrap();
-    let moves: Vec<(Box<dyn Proposal>, f64)> = vec![
+    let moves: Vec<(Box<dyn Move>, f64)> = vec![
         (Box::new(FlowIndependence::new(flow, 256).unwrap()), 1.0),
         (Box::new(RandomWalk { step: 0.5 }), 1.0),
     ];
@@ -127,7 +127,15 @@ fn latent_walk_hastings_term_is_the_jacobian_ratio() {
     let mut state = ChainState::new(vec![0.3, -0.4], &g).unwrap();
     let mut rng = stream(8, 0);
     for _ in 0..20 {
-        let p = walk.propose(&mut state, &g, 1.0, &mut rng).unwrap();
+        let target = Target {
+            potential: &g,
+            beta: 1.0,
+        };
+        let p = walk
+            .propose_batch(&mut [&mut state], &[0.7], &target, &mut rng)
+            .unwrap()
+            .proposals
+            .remove(0);
         let (_, ld_x) = walk.flow().inverse(&state.x).unwrap();
         let (_, ld_new) = walk.flow().inverse(&p.x).unwrap();
         let expected = ld_x[0] - ld_new[0];

@@ -26,13 +26,13 @@
 //! must not depend on the generator being good.
 
 use boltzgen::diagnostics::summarize;
-use boltzgen::generator::{torch_lock, DeviceChoice, Flow, FlowConfig, Precision, Vae, VaeConfig};
+use boltzgen::generator::ThinnedGenerator;
+use boltzgen::generator::{torch_lock, DeviceChoice, Flow, FlowConfig, Precision, Vae};
 use boltzgen::mcmc::{Learned, MoveKind, MoveSpec, SampleRun, Sampler, SamplerConfig};
 use boltzgen::potentials::{DoubleWell2D, Gaussian, Potential};
-use boltzgen::reweight::balance::ThinnedGenerator;
 
 mod common;
-use common::nonlinear_flow;
+use common::{nonlinear_flow, nonlinear_vae};
 
 const Z_BOUND: f64 = 4.0;
 
@@ -149,22 +149,39 @@ fn check_double_well_histogram(name: &str, run: &SampleRun, u: &DoubleWell2D) {
     );
 }
 
-fn poor_flow(seed: i64) -> Flow {
-    tch::manual_seed(seed);
-    Flow::new(
-        FlowConfig::real_nvp(2, 2, &[8]).with_precision(Precision::Float64),
-        DeviceChoice::Cpu,
-    )
-    .unwrap()
-}
-
-fn untrained_vae(seed: i64) -> Vae {
-    tch::manual_seed(seed);
-    Vae::new(
-        VaeConfig::new(2, 2, &[16]).with_precision(Precision::Float64),
-        DeviceChoice::Cpu,
-    )
-    .unwrap()
+/// Checks that the learned models of these tests are not the identities that untrained ones
+/// are here (every MLP's last layer starts at zero): the flow's log-determinant is far from 0
+/// and varies, the VAE's encoder depends on x and its decoder on z. Through identities, a
+/// test could not see a Hastings term that confuses x with x′.
+fn assert_non_trivial(flow: Option<&Flow>, vae: Option<&Vae>) {
+    let points = [[0.3, -0.4], [1.5, 0.2], [-1.2, 0.9]];
+    if let Some(flow) = flow {
+        let x: Vec<f64> = points.concat();
+        let (_, logdet) = flow.inverse(&x).unwrap();
+        let spread = logdet.iter().cloned().fold(f64::MIN, f64::max)
+            - logdet.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(
+            logdet.iter().all(|l| l.abs() > 0.1) && spread > 0.5,
+            "the flow is close to an identity: log|det J| = {logdet:?}"
+        );
+    }
+    if let Some(vae) = vae {
+        let z = [0.2, -0.3];
+        let xs: Vec<f64> = points[..2].concat();
+        let zs: Vec<f64> = [z, z].concat();
+        let log_r = vae.encoder_log_prob(&xs, &zs).unwrap();
+        assert!(
+            (log_r[0] - log_r[1]).abs() > 0.1,
+            "the encoder ignores x: log r(z | x) = {log_r:?}"
+        );
+        let same_x: Vec<f64> = [points[0], points[0]].concat();
+        let other_z: Vec<f64> = [z, [1.5, 1.0]].concat();
+        let log_p = vae.decoder_log_prob(&same_x, &other_z).unwrap();
+        assert!(
+            (log_p[0] - log_p[1]).abs() > 0.1,
+            "the decoder ignores z: log p(x | z) = {log_p:?}"
+        );
+    }
 }
 
 #[test]
@@ -212,11 +229,12 @@ fn random_walk_particle_walk_and_mala_sample_the_gaussian() {
 }
 
 #[test]
-fn flow_independence_with_a_poor_flow_is_exact() {
+fn flow_independence_with_a_nonlinear_flow_is_exact() {
     let _torch = torch_lock();
     let g = gaussian_target();
-    // An untrained flow is close to 𝒩(0, I): wrong mean, wrong covariance.
-    let flow = poor_flow(0);
+    // A flow trained on unrelated data: wrong mean, wrong covariance, a Jacobian that varies.
+    let flow = nonlinear_flow();
+    assert_non_trivial(Some(&flow), None);
     let moves = vec![
         MoveSpec::new(MoveKind::Flow, 1.0),
         MoveSpec::new(MoveKind::RandomWalk, 1.0).with_step(0.5),
@@ -230,6 +248,7 @@ fn latent_walk_through_a_nonlinear_flow_is_exact() {
     let _torch = torch_lock();
     let g = gaussian_target();
     let flow = nonlinear_flow();
+    assert_non_trivial(Some(&flow), None);
     // This flow squeezes x₁ about fourfold, so a latent walk alone has τ ≈ 300 steps here;
     // the random walk keeps τ short enough for a reliable error bar within CI time. Dropping
     // the Jacobian term still shows (see the header).
@@ -246,10 +265,11 @@ fn latent_walk_through_a_nonlinear_flow_is_exact() {
 }
 
 #[test]
-fn vae_move_with_an_untrained_vae_is_exact() {
+fn vae_move_with_a_nonlinear_vae_is_exact() {
     let _torch = torch_lock();
     let g = gaussian_target();
-    let vae = untrained_vae(3);
+    let vae = nonlinear_vae(3);
+    assert_non_trivial(None, Some(&vae));
     let moves = vec![
         MoveSpec::new(MoveKind::Vae, 1.0),
         MoveSpec::new(MoveKind::RandomWalk, 1.0).with_step(0.8),
@@ -272,8 +292,8 @@ fn vae_move_with_an_untrained_vae_is_exact() {
 fn learned_moves_sample_both_wells_of_the_double_well() {
     let _torch = torch_lock();
     let u = DoubleWell2D::default();
-    let flow = poor_flow(2);
-    let vae = untrained_vae(4);
+    let flow = nonlinear_flow();
+    let vae = nonlinear_vae(4);
     let local = MoveSpec::new(MoveKind::RandomWalk, 1.0)
         .with_step(0.5)
         .adapting_to(0.4);
@@ -307,7 +327,7 @@ fn learned_moves_sample_both_wells_of_the_double_well() {
 fn balanced_flow_moves_are_exact() {
     let _torch = torch_lock();
     let u = DoubleWell2D::default();
-    let flow = poor_flow(2);
+    let flow = nonlinear_flow();
     let well = |x: &[f64]| usize::from(x[0] >= 0.0);
     let thinned = ThinnedGenerator::new(&flow, &well, vec![0.1, 1.0]).unwrap();
     let learned = Learned {
@@ -330,7 +350,8 @@ fn a_mixture_of_every_move_is_exact() {
     let _torch = torch_lock();
     let g = gaussian_target();
     let flow = nonlinear_flow();
-    let vae = untrained_vae(5);
+    let vae = nonlinear_vae(5);
+    assert_non_trivial(Some(&flow), Some(&vae));
     let moves = vec![
         MoveSpec::new(MoveKind::RandomWalk, 1.0).with_step(0.7),
         MoveSpec::new(MoveKind::ParticleWalk, 1.0)

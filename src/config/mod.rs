@@ -710,7 +710,7 @@ impl RunConfig {
     /// line for bad TOML, unknown keys, wrong types and values that make no sense.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(Error::io(path))?;
-        let mut config: RunConfig = parse_toml(&text, path)?;
+        let mut config: RunConfig = crate::io::toml::parse(&text, path)?;
         // Paths first: checking the system may read a file named in it (an OpenMM System).
         config.resolve_paths(path);
         config.validate(path)?;
@@ -722,7 +722,7 @@ impl RunConfig {
     /// # Errors
     /// As [`RunConfig::load`].
     pub fn parse(text: &str, path: &Path) -> Result<Self> {
-        let config: RunConfig = parse_toml(text, path)?;
+        let config: RunConfig = crate::io::toml::parse(text, path)?;
         config.validate(path)?;
         Ok(config)
     }
@@ -1199,39 +1199,6 @@ impl RunConfig {
         }
         Ok(())
     }
-}
-
-/// Deserialises TOML, turning errors into [`Error::Config`] with the key path and line.
-pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
-    let line_of = |span: Option<std::ops::Range<usize>>| {
-        span.map(|s| text[..s.start.min(text.len())].lines().count().max(1))
-    };
-    let deserializer = toml::de::Deserializer::parse(text).map_err(|e| Error::Config {
-        file: path.to_owned(),
-        key: String::new(),
-        message: format!(
-            "not valid TOML{}: {}",
-            line_of(e.span())
-                .map(|l| format!(" (line {l})"))
-                .unwrap_or_default(),
-            e.message().trim()
-        ),
-    })?;
-    serde_path_to_error::deserialize(deserializer).map_err(|e| {
-        let key = e.path().to_string();
-        let inner = e.into_inner();
-        Error::Config {
-            file: path.to_owned(),
-            key: if key == "." { String::new() } else { key },
-            message: format!(
-                "{}{}",
-                inner.message().trim(),
-                line_of(inner.span())
-                    .map(|l| format!(" (line {l})"))
-                    .unwrap_or_default()
-            ),
-        }
-    })
 }
 
 #[cfg(test)]

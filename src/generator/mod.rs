@@ -9,6 +9,7 @@ pub mod gaussian;
 mod mlp;
 pub mod store;
 pub(crate) mod tensor;
+pub mod thinned;
 pub mod torchscript;
 pub mod vae;
 
@@ -20,6 +21,7 @@ use crate::rng::ChainRng;
 pub use flow::{BaseSpec, Flow, FlowConfig, LayerSpec};
 pub use gaussian::DiagonalGaussian;
 pub use mlp::Activation;
+pub use thinned::ThinnedGenerator;
 pub use torchscript::TorchScriptGenerator;
 pub use vae::{JointSamples, Vae, VaeConfig};
 
@@ -110,6 +112,38 @@ pub trait Generator {
             move_to_centre_of_mass_of(x_new, reference, spatial_dim);
         }
         Ok(())
+    }
+}
+
+/// A borrowed generator is a generator: moves hold `&dyn Generator` when the sampler lends
+/// them the run's models, or own one.
+impl<T: Generator + ?Sized> Generator for &T {
+    fn dim(&self) -> usize {
+        (**self).dim()
+    }
+
+    fn sample(&self, n: usize, rng: &mut ChainRng) -> Result<Samples> {
+        (**self).sample(n, rng)
+    }
+
+    fn log_prob(&self, x: &[f64]) -> Result<Vec<f64>> {
+        (**self).log_prob(x)
+    }
+
+    fn exact_density(&self) -> bool {
+        (**self).exact_density()
+    }
+
+    fn centre_of_mass_free(&self) -> Option<(usize, usize)> {
+        (**self).centre_of_mass_free()
+    }
+
+    fn keeps_external_dofs(&self) -> bool {
+        (**self).keeps_external_dofs()
+    }
+
+    fn place_like(&self, x_new: &mut [f64], reference: &[f64]) -> Result<()> {
+        (**self).place_like(x_new, reference)
     }
 }
 

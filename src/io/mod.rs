@@ -4,6 +4,7 @@
 mod atomic;
 mod sibling;
 pub mod stream;
+pub(crate) mod toml;
 pub mod trajectory;
 
 pub use atomic::write_atomically;

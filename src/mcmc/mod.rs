@@ -1,32 +1,30 @@
 //! Metropolis–Hastings with exact acceptance.
 //!
-//! - [`accept`](mod@accept): the one acceptance rule every kernel uses;
-//! - [`proposal`]: proposals that report their own Hastings term (random walk, one-particle
-//!   walk, MALA, flow independence, latent walk), usable one chain at a time through
-//!   [`run_chain`] or from a host's own Monte Carlo loop;
-//! - [`vae_move`]: the VAE proposal in the extended space (x, z) and its Gibbs refresh;
+//! - [`accept`](mod@accept): the one acceptance rule;
+//! - [`moves`]: the moves, one file each, behind one [`Move`] trait;
+//! - [`kernel`]: the one step every caller takes (propose, energy, accept/reject), and
+//!   [`run_chain`], one chain at a time for a host's own loop;
+//! - [`state`]: a chain's configuration and what moves cached about it;
+//! - [`sampler`]: many chains in parallel: scheduling (blocks, batched learned moves,
+//!   threads, streams) and checkpoints that resume bit for bit;
 //! - [`adapt`]: burn-in step-size adaptation;
-//! - [`relax`]: cooling hot training frames to the target temperature with local moves;
-//! - [`sampler`]: many chains in parallel, learned moves served in batches from buffers,
-//!   checkpoints that resume bit for bit.
+//! - [`relax`]: cooling hot training frames to the target temperature with local moves.
 
 pub mod accept;
 pub mod adapt;
-pub mod chain;
-pub mod proposal;
+pub mod kernel;
+pub mod moves;
 pub mod relax;
 pub mod sampler;
-pub mod vae_move;
+pub mod state;
 
 pub use accept::{accept, log_acceptance};
 pub use adapt::StepAdapter;
-pub use chain::{run_chain, ChainState, MoveStats};
-pub use proposal::{
-    FlowIndependence, LatentWalk, Mala, ParticleWalk, Proposal, Proposed, RandomWalk,
+pub use kernel::{decide, run_chain, Decision, MoveStats};
+pub use moves::{
+    vae_log_hastings, Batch, ExtendedLatent, FlowIndependence, LatentWalk, Learned, Mala, Move,
+    MoveKind, MoveSpec, ParticleWalk, Proposed, RandomWalk, Scheduled, Target, VaeMove,
 };
 pub use relax::{relax_frames, RelaxConfig, RelaxReport};
-pub use sampler::{
-    ChainRun, Learned, MoveCounts, MoveKind, MoveReport, MoveSpec, SampleRun, Sampler,
-    SamplerConfig,
-};
-pub use vae_move::{vae_log_hastings, ExtendedLatent};
+pub use sampler::{ChainRun, MoveCounts, MoveReport, SampleRun, Sampler, SamplerConfig};
+pub use state::ChainState;

@@ -13,13 +13,13 @@
 //! the importance weights downstream are what put every state at its target weight.
 
 use boltzgen_potentials::Potential;
-use rand::RngExt;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::accept::{accept, log_acceptance};
 use super::adapt::StepAdapter;
-use super::proposal::particle_walk;
+use super::kernel::decide;
+use super::moves::{Move, ParticleWalk, Target};
+use super::state::ChainState;
 use crate::error::{Error, Result};
 use crate::rng::{auxiliary_streams, ChainRng, Purpose};
 
@@ -174,26 +174,30 @@ fn relax_one(
     if !energy_before.is_finite() {
         return Err(unusable(format!("its energy is {energy_before}")));
     }
-    let mut energy = energy_before;
     let mut adapter = StepAdapter::new(config.step, config.target_acceptance);
+    let walk = ParticleWalk {
+        step: config.step,
+        spatial_dim: config.spatial_dim,
+    };
+    let target = Target { potential, beta };
+    let mut state = ChainState::with_energy(x.to_vec(), energy_before);
     let mut accepted = 0;
     let mut spare = Vec::with_capacity(x.len());
     for _ in 0..config.steps {
-        let proposed = particle_walk(x, adapter.step(), config.spatial_dim, rng, spare)?;
+        let proposed = walk.propose(&mut state, adapter.step(), &target, rng, spare)?;
         // Coordinates the potential refuses count as a rejection (log α = −∞ via NaN).
         let u_new = potential.energy(&proposed.x).unwrap_or(f64::NAN);
-        let log_alpha = log_acceptance(beta, energy, u_new, 0.0);
-        adapter.update(log_alpha);
-        if accept(log_alpha, rng.random::<f64>()) {
-            x.copy_from_slice(&proposed.x);
-            energy = u_new;
-            accepted += 1;
-        }
-        spare = proposed.x;
+        let (decision, unused) = decide(&mut state, proposed, u_new, beta, rng);
+        // Unlike the sampler's burn-in, relaxation adapts at every step: it prepares data and
+        // claims no stationary distribution (see the module docs).
+        adapter.update(decision.log_alpha);
+        accepted += usize::from(decision.accepted);
+        spare = unused;
     }
+    x.copy_from_slice(&state.x);
     Ok(FrameOutcome {
         energy_before,
-        energy_after: energy,
+        energy_after: state.energy,
         accepted,
         final_step: adapter.step(),
     })
@@ -224,7 +228,7 @@ mod tests {
         let mut rng = crate::rng::stream(3, 0);
         let n = 2000;
         let mut frames: Vec<f64> = (0..n * dim)
-            .map(|_| 10f64.sqrt() * crate::mcmc::proposal::gaussian(&mut rng))
+            .map(|_| 10f64.sqrt() * crate::mcmc::moves::gaussian(&mut rng))
             .collect();
         let report = relax_frames(&mut frames, &potential, beta, &config(400)).unwrap();
         assert_eq!(report.frames, n);

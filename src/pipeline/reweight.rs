@@ -10,7 +10,7 @@ use super::{finite, write_json, Model, Prepared, Progress};
 use crate::config::CollectiveVariable;
 use crate::error::{Error, Result};
 use crate::io::trajectory::TrajectoryWriter;
-use crate::mcmc::sampler::energies_or_nan;
+use crate::mcmc::moves::energies_or_nan;
 use crate::reweight::balance::{draw_thinned, Plan, Thinned};
 use crate::reweight::ImportanceWeights;
 use crate::rng::{auxiliary_stream, Purpose};

@@ -12,10 +12,10 @@ use super::{finite, write_json, Model, Options, Prepared, Progress};
 use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions};
 use crate::error::{Error, Result};
 use crate::generator::Generator;
+use crate::generator::ThinnedGenerator;
 use crate::io::stream::{cut_back, StreamMark};
 use crate::io::trajectory::{count_frames, truncate_frames, TrajectoryWriter};
 use crate::mcmc::{Learned, MoveKind, MoveReport, Sampler, SamplerConfig};
-use crate::reweight::balance::ThinnedGenerator;
 use crate::rng::{auxiliary_stream, Purpose};
 
 /// What a sampling run produced.

@@ -27,7 +27,7 @@
 //! `a_k ∝ S_k / Q_k`, scaled so that the largest is 1 and raised to at least `min_acceptance`.
 //! A stratum without pilot draws keeps `a_k = 1`: nothing is thinned that the pilot did not see.
 //!
-//! **Balanced flow moves** ([`ThinnedGenerator`]). The same thinning makes a proposal for the
+//! **Balanced flow moves** ([`ThinnedGenerator`](crate::generator::ThinnedGenerator)). The same thinning makes a proposal for the
 //! flow-independence move of Metropolis–Hastings chains: its density `q(x) a_k(x) / A` enters
 //! the Hastings term, where the unknown constant `A` cancels. Chains then propose a rare basin
 //! as often as the plan's shares say, not as rarely as the flow does.
@@ -37,7 +37,8 @@ use serde::Serialize;
 
 use super::ImportanceWeights;
 use crate::error::{Error, Result};
-use crate::generator::{Generator, Samples};
+use crate::generator::thinned::Thinning;
+use crate::generator::Generator;
 use crate::rng::ChainRng;
 
 /// What the pilot found in one stratum, and the acceptance it gets.
@@ -255,41 +256,6 @@ impl Thinned {
     }
 }
 
-/// The thinning rule shared by [`draw_thinned`] and [`ThinnedGenerator`]: each draw's stratum
-/// and the acceptance it is kept with.
-struct Thinning<'a> {
-    stratum_of: &'a dyn Fn(&[f64]) -> usize,
-    acceptance: Vec<f64>,
-}
-
-impl<'a> Thinning<'a> {
-    fn new(stratum_of: &'a dyn Fn(&[f64]) -> usize, acceptance: Vec<f64>) -> Result<Self> {
-        if acceptance.is_empty() || acceptance.iter().any(|a| !(*a > 0.0 && *a <= 1.0)) {
-            return Err(Error::InvalidArgument {
-                name: "acceptance".into(),
-                message: format!("needs acceptances in (0, 1]: {acceptance:?}"),
-            });
-        }
-        Ok(Self {
-            stratum_of,
-            acceptance,
-        })
-    }
-
-    /// The stratum of `row` and its acceptance.
-    fn classify(&self, row: &[f64]) -> Result<(usize, f64)> {
-        let k = (self.stratum_of)(row);
-        let a = self
-            .acceptance
-            .get(k)
-            .ok_or_else(|| Error::InvalidArgument {
-                name: "stratum".into(),
-                message: format!("stratum {k} of {}", self.acceptance.len()),
-            })?;
-        Ok((k, *a))
-    }
-}
-
 /// Makes `generator_draws` draws of `generator` in batches of `batch` and keeps each with the
 /// acceptance of its stratum, `acceptance[stratum_of(x)]` (decided by `rng`, after the batch's
 /// draws). `on_batch` hears the number of generator draws made so far.
@@ -337,110 +303,6 @@ pub fn draw_thinned(
         on_batch(kept.generator_draws);
     }
     Ok(kept)
-}
-
-/// A generator whose draws are those of `inner`, each kept with the acceptance `a_k` of its
-/// stratum: the proposal of a balanced flow move (see the module docs).
-///
-/// Its `log q` is `log q_inner(x) + ln a_k(x)`, the log-density of the kept draws up to the
-/// constant `−ln A` (`A` = the fraction of inner draws kept). Metropolis–Hastings needs it
-/// only up to a constant, so the flow-independence move with this proposal is exact. An
-/// importance-sampling estimate of `Z` from it would be off by `A`: reweighting uses
-/// [`draw_thinned`] instead, which counts the rejected draws.
-///
-/// The strata must not depend on the degrees of freedom that
-/// [`Generator::place_like`] sets (a dihedral or distance is fine for a molecule; a
-/// Cartesian coordinate is not for a centre-of-mass-free generator): a draw is kept by its
-/// stratum before it is placed, and its density is evaluated after.
-pub struct ThinnedGenerator<'a> {
-    inner: &'a dyn Generator,
-    thinning: Thinning<'a>,
-}
-
-impl<'a> ThinnedGenerator<'a> {
-    /// `inner`'s draws thinned with `acceptance[stratum_of(x)]`.
-    ///
-    /// # Errors
-    /// [`Error::InvalidArgument`] for an empty list or an acceptance outside `(0, 1]`.
-    pub fn new(
-        inner: &'a dyn Generator,
-        stratum_of: &'a dyn Fn(&[f64]) -> usize,
-        acceptance: Vec<f64>,
-    ) -> Result<Self> {
-        Ok(Self {
-            inner,
-            thinning: Thinning::new(stratum_of, acceptance)?,
-        })
-    }
-}
-
-/// Inner draws per kept draw after which [`ThinnedGenerator::sample`] gives up: far beyond
-/// what any acceptance ≥ 10⁻³ needs, so reaching it means a broken plan.
-const MAX_INNER_DRAWS_PER_KEPT: usize = 100_000;
-
-impl Generator for ThinnedGenerator<'_> {
-    fn dim(&self) -> usize {
-        self.inner.dim()
-    }
-
-    /// Draws batches of `n` from the inner generator and keeps each draw with its stratum's
-    /// acceptance (from the same stream), until `n` are kept. The kept draws are independent
-    /// draws of the thinned density, so the first `n` of them are too.
-    fn sample(&self, n: usize, rng: &mut ChainRng) -> Result<Samples> {
-        let dim = self.dim();
-        let mut out = Samples {
-            dim,
-            x: Vec::with_capacity(n * dim),
-            log_q: Vec::with_capacity(n),
-        };
-        let mut inner_draws = 0;
-        while out.len() < n {
-            if inner_draws > n.max(1) * MAX_INNER_DRAWS_PER_KEPT {
-                return Err(Error::InvalidArgument {
-                    name: "acceptance".into(),
-                    message: format!(
-                        "kept {} of {inner_draws} draws; the plan {:?} keeps almost nothing",
-                        out.len(),
-                        self.thinning.acceptance
-                    ),
-                });
-            }
-            let s = self.inner.sample(n.max(1), rng)?;
-            inner_draws += s.len();
-            for (row, &lq) in s.x.chunks_exact(dim).zip(&s.log_q) {
-                let (_, a) = self.thinning.classify(row)?;
-                if rng.random::<f64>() < a && out.len() < n {
-                    out.x.extend_from_slice(row);
-                    out.log_q.push(lq + a.ln());
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    fn log_prob(&self, x: &[f64]) -> Result<Vec<f64>> {
-        let mut log_q = self.inner.log_prob(x)?;
-        for (lq, row) in log_q.iter_mut().zip(x.chunks_exact(self.dim())) {
-            *lq += self.thinning.classify(row)?.1.ln();
-        }
-        Ok(log_q)
-    }
-
-    fn exact_density(&self) -> bool {
-        self.inner.exact_density()
-    }
-
-    fn centre_of_mass_free(&self) -> Option<(usize, usize)> {
-        self.inner.centre_of_mass_free()
-    }
-
-    fn keeps_external_dofs(&self) -> bool {
-        self.inner.keeps_external_dofs()
-    }
-
-    fn place_like(&self, x_new: &mut [f64], reference: &[f64]) -> Result<()> {
-        self.inner.place_like(x_new, reference)
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Helpers shared by the integration tests.
 
-use boltzgen::generator::{DeviceChoice, Flow, FlowConfig, Precision};
+use boltzgen::generator::{DeviceChoice, Flow, FlowConfig, Precision, Vae, VaeConfig};
 
 /// A spline flow trained on data unrelated to any target, so that its Jacobian varies
 /// strongly across space.
@@ -12,12 +12,7 @@ pub fn nonlinear_flow() -> Flow {
         DeviceChoice::Cpu,
     )
     .unwrap();
-    let data: Vec<f64> = (0..2000)
-        .flat_map(|i| {
-            let t = i as f64 * 0.37;
-            [2.0 * t.sin(), 0.5 * (1.3 * t).cos()]
-        })
-        .collect();
+    let data = curve(2000);
     let config = boltzgen::train::TrainConfig {
         steps: 200,
         learning_rate: 1e-2,
@@ -32,6 +27,44 @@ pub fn nonlinear_flow() -> Flow {
     )
     .unwrap();
     flow
+}
+
+/// Points on a curve unrelated to any test target: what the non-trivial generators are
+/// trained on.
+fn curve(n: usize) -> Vec<f64> {
+    (0..n)
+        .flat_map(|i| {
+            let t = i as f64 * 0.37;
+            [2.0 * t.sin(), 0.5 * (1.3 * t).cos()]
+        })
+        .collect()
+}
+
+/// A VAE trained on [`curve`] data: its encoder r(z | x) depends on x and its decoder
+/// p(x | z) on z (an untrained VAE here has r(z | x) = 𝒩(0, I) for every x, and exactness
+/// tests through it could not see a bug that confuses x with x′).
+#[allow(dead_code)] // not every test file that includes this module uses it
+pub fn nonlinear_vae(seed: i64) -> Vae {
+    tch::manual_seed(seed);
+    let mut vae = Vae::new(
+        VaeConfig::new(2, 2, &[16]).with_precision(Precision::Float64),
+        DeviceChoice::Cpu,
+    )
+    .unwrap();
+    let config = boltzgen::train::TrainConfig {
+        steps: 300,
+        learning_rate: 1e-2,
+        ..Default::default()
+    };
+    boltzgen::train::train_vae(
+        &mut vae,
+        &curve(2000),
+        &config,
+        &boltzgen::train::VaeObjective::default(),
+        &mut boltzgen::train::NoObserver,
+    )
+    .unwrap();
+    vae
 }
 
 /// log|det| of a square matrix (given as rows) by LU with partial pivoting.

@@ -11,12 +11,16 @@
 //! `z ~ r(z | x)` restores the extended target. Since nothing but this proposal reads z, the
 //! refreshes after several other moves collapse into one, made just before the next VAE move
 //! (a chain state holds no latent after another move is accepted, see
-//! [`super::chain::ChainState`]).
+//! [`ChainState`]).
+
+use std::borrow::Borrow;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use super::{decode, encode, energies_or_nan, Batch, Move, Proposed, Target};
+use crate::error::{Error, Result};
 use crate::generator::Vae;
+use crate::mcmc::state::ChainState;
 use crate::rng::ChainRng;
 
 /// The auxiliary latent of a chain in the extended space, with the log-densities of the
@@ -50,21 +54,21 @@ pub fn vae_log_hastings(current: &ExtendedLatent, proposed: &ExtendedLatent) -> 
 
 /// One buffered draw of the VAE proposal.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct VaeDraw {
+struct VaeDraw {
     /// x′.
-    pub(crate) x: Vec<f64>,
+    x: Vec<f64>,
     /// z′ and the log-densities of the pair.
-    pub(crate) latent: ExtendedLatent,
+    latent: ExtendedLatent,
     /// U(x′).
-    pub(crate) energy: f64,
+    energy: f64,
     /// Energy evaluations made to produce it (the whole batch when it refilled the buffer).
-    pub(crate) evaluations: u64,
+    evaluations: u64,
 }
 
 /// Draws from the decoder's joint, with everything the acceptance test needs, and their
 /// energies (evaluated in parallel when the buffer is filled).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub(crate) struct VaeBuffer {
+struct VaeBuffer {
     x: Vec<f64>,
     latents: Vec<ExtendedLatent>,
     energy: Vec<f64>,
@@ -72,8 +76,12 @@ pub(crate) struct VaeBuffer {
 }
 
 impl VaeBuffer {
+    fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
     /// The next draw, refilling the buffer with `batch` draws first if it is empty.
-    pub(crate) fn take(
+    fn take(
         &mut self,
         vae: &Vae,
         batch: usize,
@@ -110,13 +118,109 @@ impl VaeBuffer {
     }
 }
 
+/// The VAE move in the extended space, drawing `batch` pairs per decoder call. Holds the VAE
+/// owned or borrowed (`&Vae`).
+pub struct VaeMove<V: Borrow<Vae>> {
+    vae: V,
+    batch: usize,
+    buffer: VaeBuffer,
+}
+
+impl<V: Borrow<Vae>> VaeMove<V> {
+    /// The VAE move drawing `batch` pairs `(x′, z′)` per call of the decoder.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for `batch == 0`.
+    pub fn new(vae: V, batch: usize) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::InvalidArgument {
+                name: "batch".into(),
+                message: "must be positive".into(),
+            });
+        }
+        Ok(Self {
+            vae,
+            batch,
+            buffer: VaeBuffer::default(),
+        })
+    }
+
+    /// The VAE it proposes from.
+    pub fn vae(&self) -> &Vae {
+        self.vae.borrow()
+    }
+}
+
+impl<V: Borrow<Vae>> Move for VaeMove<V> {
+    fn name(&self) -> &str {
+        "vae"
+    }
+
+    /// Refreshes the stale latents `z ~ r(z | x)` of the chains in one encoder call, then
+    /// gives each chain the next pair `(x′, z′)` of the buffer.
+    fn propose_batch(
+        &mut self,
+        chains: &mut [&mut ChainState],
+        _steps: &[f64],
+        target: &Target,
+        rng: &mut ChainRng,
+    ) -> Result<Batch> {
+        let vae = self.vae.borrow();
+        let stale: Vec<usize> = (0..chains.len())
+            .filter(|&i| chains[i].latent.is_none())
+            .collect();
+        if !stale.is_empty() {
+            let x: Vec<f64> = stale
+                .iter()
+                .flat_map(|&i| chains[i].x.iter().copied())
+                .collect();
+            for (&i, latent) in stale.iter().zip(refresh_latents(vae, &x, rng)?) {
+                chains[i].latent = Some(latent);
+            }
+        }
+        let mut evaluations = 0;
+        let mut proposals = Vec::with_capacity(chains.len());
+        for state in chains.iter() {
+            let draw = self.buffer.take(vae, self.batch, rng, |xs| {
+                energies_or_nan(target.potential, xs)
+            })?;
+            evaluations += draw.evaluations;
+            let current = state
+                .latent
+                .as_ref()
+                .ok_or_else(|| Error::InvalidArgument {
+                    name: "vae".into(),
+                    message: "a chain has no extended-space latent".into(),
+                })?;
+            let log_hastings = vae_log_hastings(current, &draw.latent);
+            proposals.push(Proposed {
+                energy: Some(draw.energy),
+                latent: Some(draw.latent),
+                ..Proposed::new(draw.x, log_hastings)
+            });
+        }
+        Ok(Batch {
+            proposals,
+            evaluations,
+        })
+    }
+
+    fn save(&self) -> Result<Vec<u8>> {
+        if self.buffer.is_empty() {
+            return Ok(Vec::new());
+        }
+        encode(self.name(), &self.buffer)
+    }
+
+    fn restore(&mut self, saved: &[u8]) -> Result<()> {
+        self.buffer = decode(self.name(), saved)?;
+        Ok(())
+    }
+}
+
 /// Gibbs refresh `z ~ r(z | x)` for a batch of configurations `x = [n × dim]`, with the
 /// log-densities of the refreshed pairs.
-pub(crate) fn refresh_latents(
-    vae: &Vae,
-    x: &[f64],
-    rng: &mut ChainRng,
-) -> Result<Vec<ExtendedLatent>> {
+fn refresh_latents(vae: &Vae, x: &[f64], rng: &mut ChainRng) -> Result<Vec<ExtendedLatent>> {
     let (z, log_r) = vae.sample_encoder(x, rng)?;
     let log_p_x_given_z = vae.decoder_log_prob(x, &z)?;
     let l = vae.latent_dim();

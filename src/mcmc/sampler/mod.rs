@@ -1,0 +1,350 @@
+//! Many chains in parallel: the scheduling of moves, and nothing else.
+//!
+//! The moves are in [`super::moves`], the accept/reject step in [`super::kernel`]; this
+//! module decides who moves when, on which thread, from which stream.
+//!
+//! # How a run proceeds
+//! Steps are grouped in blocks of `sync_interval`, counted from step 0. Within a block every
+//! chain, in parallel, makes per-chain moves (random walk, one-particle walk, MALA) on its own
+//! until it picks a batched move (flow, latent walk, VAE). The chains that wait are then
+//! served together on the calling thread, move by move in the order of the mixture, each
+//! move with one batched call for all of its waiting chains
+//! ([`Move::propose_batch`](super::moves::Move::propose_batch)), and
+//! each chain finishes its accept/reject step in the next parallel round.
+//!
+//! # Reproducibility
+//! Chain c draws move choices, per-chain noise and acceptance uniforms from its own stream
+//! `stream(seed, c)`; batched moves draw from one generator stream `stream(seed, chains)`,
+//! used only on the calling thread in chain order. The rounds of a block depend only on those
+//! streams, so a run is bit-for-bit identical whatever the number of rayon threads, and a run
+//! resumed from a checkpoint (taken between blocks, [`checkpoint`]) continues the
+//! uninterrupted run exactly.
+//!
+//! # Adaptation
+//! Moves with a `target_acceptance` adapt their step size during burn-in only (see
+//! [`super::adapt`]); production steps use the frozen step, so the production chain is
+//! exactly Markov. The report says how many steps were adaptive.
+
+use boltzgen_potentials::Potential;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+
+mod chain;
+pub mod checkpoint;
+mod config;
+mod fingerprint;
+mod report;
+
+use chain::{Chain, Context};
+pub use config::SamplerConfig;
+use fingerprint::generator_fingerprint;
+pub use report::{ChainRun, MoveCounts, MoveReport, SampleRun};
+
+use super::moves::{Learned, Proposed, Scheduled, Target};
+use super::state::ChainState;
+use crate::error::{Error, Result};
+use crate::rng::{stream, ChainRng};
+
+/// Many Markov chains sampling exp(−βU) with a mixture of per-chain and batched moves.
+///
+/// ```
+/// use boltzgen::mcmc::{Learned, MoveKind, MoveSpec, Sampler, SamplerConfig};
+/// use boltzgen::potentials::DoubleWell2D;
+///
+/// let u = DoubleWell2D::default();
+/// let mut config = SamplerConfig::new(
+///     4,
+///     1.0,
+///     vec![MoveSpec::new(MoveKind::RandomWalk, 1.0).with_step(0.5).adapting_to(0.4)],
+/// );
+/// config.burn_in = 200;
+/// config.steps = 1000;
+/// let mut sampler = Sampler::new(config, &u, &[1.7, 0.0]).unwrap();
+/// sampler.run(&u, Learned::none(), |_| Ok(())).unwrap();
+/// let run = sampler.report();
+/// assert_eq!(run.chains[0].energies.len(), 1000);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sampler {
+    config: SamplerConfig,
+    dim: usize,
+    /// Steps completed by every chain (a block boundary).
+    step: usize,
+    chains: Vec<Chain>,
+    generator_rng: ChainRng,
+    /// Per move of the mixture: what it saved at the last block end ([`Move::save`](super::moves::Move::save), its
+    /// buffered draws), empty when it holds nothing.
+    move_memory: Vec<ByteBuf>,
+    /// Energy evaluations of batched moves (buffers, latent walks).
+    learned_evaluations: u64,
+    /// Fingerprint of the generators the cached terms (chains' log q and VAE latents, the
+    /// moves' buffers) came from; `None` before the first learned run.
+    generator_fingerprint: Option<u64>,
+    /// Times the cached terms were dropped because the generators changed (a resume with
+    /// another model).
+    generator_changes: u32,
+}
+
+impl Sampler {
+    /// Chains starting from `initial`: one configuration for all chains, or one per chain
+    /// (`[chains × dim]`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a bad config or an infinite starting energy,
+    /// [`Error::Dimension`] for starting points of the wrong size, and what the potential
+    /// reports for them.
+    pub fn new(config: SamplerConfig, potential: &dyn Potential, initial: &[f64]) -> Result<Self> {
+        let dim = potential.dim();
+        config.validate(dim)?;
+        let n = config.chains;
+        if initial.len() != dim && initial.len() != n * dim {
+            return Err(Error::Dimension {
+                what: "initial configurations (one, or one per chain)".into(),
+                expected: n * dim,
+                got: initial.len(),
+            });
+        }
+        let chains = (0..n)
+            .map(|c| {
+                let x = if initial.len() == dim {
+                    initial.to_vec()
+                } else {
+                    initial[c * dim..(c + 1) * dim].to_vec()
+                };
+                let state = ChainState::new(x, potential)?;
+                Ok(Chain::new(state, stream(config.seed, c as u64), &config))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            generator_rng: stream(config.seed, n as u64),
+            move_memory: vec![ByteBuf::new(); config.moves.len()],
+            config,
+            dim,
+            step: 0,
+            chains,
+            learned_evaluations: 0,
+            generator_fingerprint: None,
+            generator_changes: 0,
+        })
+    }
+
+    /// The run's configuration.
+    pub fn config(&self) -> &SamplerConfig {
+        &self.config
+    }
+
+    /// Steps completed by every chain.
+    pub fn steps_done(&self) -> usize {
+        self.step
+    }
+
+    /// Whether every chain has made all its burn-in and production steps.
+    pub fn is_finished(&self) -> bool {
+        self.step >= self.config.total_steps()
+    }
+
+    /// Burn-in plus production steps.
+    pub fn total_steps(&self) -> usize {
+        self.config.total_steps()
+    }
+
+    /// Samples each chain has recorded after `step` steps: production steps / thin.
+    pub fn recorded_per_chain(&self, step: usize) -> usize {
+        step.saturating_sub(self.config.burn_in) / self.config.thin
+    }
+
+    /// Runs block after block until the run is finished, calling `after_block` with the
+    /// sampler at every block end (progress, checkpoints; an error it returns stops the run).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for a learned move without its generator; whatever the
+    /// potential, the generators or `after_block` report.
+    pub fn run(
+        &mut self,
+        potential: &dyn Potential,
+        learned: Learned,
+        mut after_block: impl FnMut(&Sampler) -> Result<()>,
+    ) -> Result<()> {
+        let mut moves = self.prepare(potential, learned)?;
+        while !self.is_finished() {
+            self.run_block(potential, &mut moves)?;
+            after_block(self)?;
+        }
+        Ok(())
+    }
+
+    /// Runs whole blocks until at least `step` steps are done (or the run is finished).
+    ///
+    /// # Errors
+    /// As [`Sampler::run`].
+    pub fn run_until(
+        &mut self,
+        potential: &dyn Potential,
+        learned: Learned,
+        step: usize,
+    ) -> Result<()> {
+        let mut moves = self.prepare(potential, learned)?;
+        while self.step < step.min(self.config.total_steps()) {
+            self.run_block(potential, &mut moves)?;
+        }
+        Ok(())
+    }
+
+    /// The moves of the mixture for this run: cached generator terms dropped if the
+    /// generators changed ([`Sampler::adopt_generators`]), each move built from its spec and
+    /// given back what it saved.
+    fn prepare<'a>(
+        &mut self,
+        potential: &dyn Potential,
+        learned: Learned<'a>,
+    ) -> Result<Vec<Scheduled<'a>>> {
+        if potential.dim() != self.dim {
+            return Err(Error::Dimension {
+                what: "potential against the sampler's chains".into(),
+                expected: self.dim,
+                got: potential.dim(),
+            });
+        }
+        let mut moves = self
+            .config
+            .moves
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| spec.build(i, self.dim, learned, self.config.buffer))
+            .collect::<Result<Vec<_>>>()?;
+        self.adopt_generators(learned)?;
+        for (m, saved) in moves.iter_mut().zip(&self.move_memory) {
+            if !saved.is_empty() {
+                m.as_move_mut().restore(saved)?;
+            }
+        }
+        Ok(moves)
+    }
+
+    /// Drops every cached generator term (chains' log q and VAE latents, the moves' buffered
+    /// draws) when the generators differ from those that produced them, as after resuming a
+    /// checkpoint with another model: a stale log q of the current state would make the
+    /// Hastings term wrong. With the same generators nothing changes, so a resume stays bit
+    /// for bit.
+    fn adopt_generators(&mut self, learned: Learned) -> Result<()> {
+        let fingerprint = generator_fingerprint(learned, self.dim)?;
+        if fingerprint.is_none() || fingerprint == self.generator_fingerprint {
+            return Ok(());
+        }
+        let cached = self.move_memory.iter().any(|m| !m.is_empty())
+            || self.chains.iter().any(|c| c.state.has_generator_terms());
+        if cached {
+            for c in &mut self.chains {
+                c.state.forget_generator_terms();
+            }
+            for m in &mut self.move_memory {
+                m.clear();
+            }
+            self.generator_changes += 1;
+        }
+        self.generator_fingerprint = fingerprint;
+        Ok(())
+    }
+
+    fn run_block(&mut self, potential: &dyn Potential, moves: &mut [Scheduled]) -> Result<()> {
+        let end = ((self.step / self.config.sync_interval + 1) * self.config.sync_interval)
+            .min(self.config.total_steps());
+        let mut cumulative_weights = Vec::with_capacity(self.config.moves.len());
+        let mut acc = 0.0;
+        for m in &self.config.moves {
+            acc += m.weight;
+            cumulative_weights.push(acc);
+        }
+        let config = self.config.clone();
+        let target = Target {
+            potential,
+            beta: config.beta,
+        };
+        let mut served: Vec<Option<Proposed>> = vec![None; self.chains.len()];
+        loop {
+            {
+                let ctx = Context {
+                    target,
+                    config: &config,
+                    cumulative_weights: cumulative_weights.clone(),
+                    per_chain: moves
+                        .iter()
+                        .map(|m| match m {
+                            Scheduled::PerChain(m) => Some(m.as_ref()),
+                            Scheduled::Batched(_) => None,
+                        })
+                        .collect(),
+                };
+                self.chains
+                    .par_iter_mut()
+                    .zip(served.par_drain(..))
+                    .try_for_each(|(chain, s)| chain.advance(s, end, &ctx))?;
+            }
+            if self.chains.iter().all(|c| c.pending.is_none()) {
+                break;
+            }
+            served = self.serve(&target, moves)?;
+        }
+        for (memory, m) in self.move_memory.iter_mut().zip(moves.iter()) {
+            if m.is_batched() {
+                *memory = ByteBuf::from(m.as_move().save()?);
+            }
+        }
+        self.step = end;
+        Ok(())
+    }
+
+    /// Serves every waiting chain its batched proposal: move by move in the order of the
+    /// mixture, each move's waiting chains in chain order, in one call.
+    fn serve(&mut self, target: &Target, moves: &mut [Scheduled]) -> Result<Vec<Option<Proposed>>> {
+        let mut out: Vec<Option<Proposed>> = vec![None; self.chains.len()];
+        for (k, m) in moves.iter_mut().enumerate() {
+            let Scheduled::Batched(m) = m else { continue };
+            let waiting: Vec<usize> = (0..self.chains.len())
+                .filter(|&c| self.chains[c].pending == Some(k))
+                .collect();
+            if waiting.is_empty() {
+                continue;
+            }
+            let steps: Vec<f64> = waiting.iter().map(|&c| self.chains[c].step_of(k)).collect();
+            let mut states: Vec<&mut ChainState> = self
+                .chains
+                .iter_mut()
+                .filter(|c| c.pending == Some(k))
+                .map(|c| &mut c.state)
+                .collect();
+            let batch = m.propose_batch(&mut states, &steps, target, &mut self.generator_rng)?;
+            if batch.proposals.len() != waiting.len() {
+                return Err(Error::InvalidArgument {
+                    name: m.name().into(),
+                    message: format!(
+                        "returned {} proposals for {} chains",
+                        batch.proposals.len(),
+                        waiting.len()
+                    ),
+                });
+            }
+            self.learned_evaluations += batch.evaluations;
+            for (c, p) in waiting.into_iter().zip(batch.proposals) {
+                out[c] = Some(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Takes the samples recorded since the last call (per chain: configurations `[n × dim]`
+    /// and their energies), leaving none in memory: how long runs stream to disk.
+    /// [`Sampler::report`] afterwards holds only what was recorded since.
+    pub fn drain_samples(&mut self) -> Vec<(Vec<f64>, Vec<f64>)> {
+        self.chains
+            .iter_mut()
+            .map(|c| {
+                (
+                    std::mem::take(&mut c.samples),
+                    std::mem::take(&mut c.energies),
+                )
+            })
+            .collect()
+    }
+}
