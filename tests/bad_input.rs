@@ -4,17 +4,9 @@
 //! command line's own bad values (`--threads 0`) the same way.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-const EXE: &str = env!("CARGO_BIN_EXE_boltzgen");
-
-fn boltzgen(args: &[&str], cwd: &Path) -> Output {
-    Command::new(EXE)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the boltzgen binary runs")
-}
+mod common;
+use common::boltzgen;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bad_input")

@@ -2,12 +2,13 @@
 //! clear errors (exit code 2, no panic, nothing half-written) for bad input.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use boltzgen::io::trajectory::{count_frames, read_frames, FrameRange, ReadSpec};
 use boltzgen::potentials::DoubleWell2D;
 
-const EXE: &str = env!("CARGO_BIN_EXE_boltzgen");
+mod common;
+use common::boltzgen;
 
 const SMALL_RUN: &str = r#"
 seed = 1
@@ -59,14 +60,6 @@ profile = { lower = -2.5, upper = 2.5, bins = 20 }
 /// `[analysis]` lines for SMALL_RUN that split the plane into the two wells.
 const TWO_WELL_REGIONS: &str = r#"scatter = [{ kind = "coordinate", index = 0 }, { kind = "coordinate", index = 1 }]
 regions = [{ name = "left", x = [-10.0, 0.0] }, { name = "right", x = [0.0, 10.0] }]"#;
-
-fn boltzgen(args: &[&str], cwd: &Path) -> Output {
-    Command::new(EXE)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the boltzgen binary runs")
-}
 
 fn text(o: &Output) -> (String, String) {
     (
@@ -329,6 +322,69 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     assert_eq!(
         count_frames(&d.join("whole/samples.xyz")).unwrap(),
         4 * 900 / 5
+    );
+}
+
+/// The same with a learned model and balanced flow moves: what a resume must bring back
+/// includes the flow move's buffered draws, the chains' cached log q and the balance plan
+/// (its pilot is drawn again from the seed). Interrupted, resumed and extended, the run ends
+/// with exactly the files of an uninterrupted one.
+#[test]
+fn a_resumed_run_with_balanced_flow_moves_matches_an_uninterrupted_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A flow trained long enough to draw in both wells, so that there is something to balance.
+    let training = SMALL_RUN
+        .replace("steps = 150", "steps = 600")
+        .replace("anneal_steps = 75", "anneal_steps = 300");
+    write(d, "train.toml", &training);
+    let o = boltzgen(&["train", "train.toml", "-o", "model", "-q"], d);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let sampling = SMALL_RUN
+        .replace("[model]\n", "[model]\nfile = \"model/model.json\"\n")
+        .replace(
+            "buffer = 256",
+            "buffer = 256\nbalance = { pilot = 2000, min_share = 0.3 }",
+        )
+        .replace("profile = {", &format!("{TWO_WELL_REGIONS}\nprofile = {{"));
+    assert!(sampling.contains("file = \"model/model.json\"") && sampling.contains("balance ="));
+    write(d, "short.toml", &sampling);
+    write(
+        d,
+        "long.toml",
+        &sampling.replace("steps = 400", "steps = 900"),
+    );
+    let o = boltzgen(&["sample", "short.toml", "-o", "interrupted", "-q"], d);
+    assert!(o.status.success(), "{:?}", text(&o));
+    // The crash: a row written after the last checkpoint.
+    let run = d.join("interrupted");
+    let csv = std::fs::read_to_string(run.join("samples.csv")).unwrap();
+    std::fs::write(run.join("samples.csv"), csv + "999,0,999,1.0,1.0\n").unwrap();
+
+    let o = boltzgen(&["sample", "long.toml", "-o", "interrupted", "--resume"], d);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(out.contains("resuming"), "{out}");
+    let o = boltzgen(&["sample", "long.toml", "-o", "whole", "-q"], d);
+    assert!(o.status.success(), "{:?}", text(&o));
+    for f in ["samples.csv", "samples.xyz"] {
+        let a = std::fs::read(d.join("interrupted").join(f)).unwrap();
+        let b = std::fs::read(d.join("whole").join(f)).unwrap();
+        assert!(a == b, "{f} differs after resuming");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("whole/sample_report.json")).unwrap())
+            .unwrap();
+    assert!(
+        report["balance"].is_object(),
+        "the run was not balanced: {report}"
+    );
+    assert!(
+        report["moves"][0]["production"]["accepted"]
+            .as_u64()
+            .unwrap()
+            > 100,
+        "too few flow moves accepted for the resume to have mattered: {report}"
     );
 }
 

@@ -6,6 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::boltzgen;
+
 const EXE: &str = env!("CARGO_BIN_EXE_boltzgen");
 
 /// Local moves on DW4 (no model): a run of a few seconds that checkpoints every two blocks.
@@ -41,14 +44,6 @@ fn config(steps: usize, format: &str) -> String {
     LOCAL_SAMPLE
         .replace("STEPS", &steps.to_string())
         .replace("FORMAT", format)
-}
-
-fn boltzgen(args: &[&str], cwd: &Path) -> Output {
-    Command::new(EXE)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("the boltzgen binary runs")
 }
 
 fn text(o: &Output) -> String {

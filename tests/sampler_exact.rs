@@ -5,25 +5,40 @@
 //! integrated autocorrelation time (Sokal's window) of the recorded series. The bound is 4
 //! standard errors per check (a false alarm has probability ≈ 6·10⁻⁵ per check).
 //!
-//! Power, checked by planting each bug once (by editing `src/mcmc`), then reverting; the
-//! first failing check and its z are noted:
-//! - flow independence with its Hastings term dropped (poor flow, Gaussian target): mean of
-//!   x₀, z = −133;
-//! - the latent walk with its Jacobian term dropped (nonlinear flow): mean of x₀, z = +55;
-//! - the VAE move with its Hastings term dropped: mean of x₀ on the Gaussian, z = −129, and
-//!   the bin −2.4 < x < −2 of the double well, z = −7.3;
-//! - the VAE move without the Gibbs refresh (a stale z kept after other moves accepted):
-//!   mean of x₀ on the Gaussian, z = −26;
-//! - MALA with its Hastings term flipped: variance of x₀, z = −357.
-//! - a mean-free flow's draws not moved to the chain's centre of mass: the centre of mass
-//!   jumps to the origin at the first accepted flow move (the check on it fails).
-//! - an internal-coordinate flow without the Z-matrix Jacobian J_int in its log q (flow +
-//!   random walk on a five-atom chain): mean bond length, z = −14.4.
-//! - a balanced flow move without `ln a` in its log q (`ThinnedGenerator`): the bin
-//!   −2.4 < x < −2 of the double well, z = −11.8.
+//! The learned moves run on models that are not identities (an untrained flow or VAE here is
+//! exactly 𝒩(0, I) with log-det 0, or r(z | x) = 𝒩(0, I) for every x, and tests through them
+//! cannot see a bug that confuses x with x′): a spline flow and VAEs trained on data
+//! unrelated to the target, or on the double well's wells in equal shares;
+//! [`assert_non_trivial`] checks that their log-determinants vary and that the encoder
+//! depends on x and the decoder on z.
 //!
-//! The generators are deliberately poor (untrained, or trained on unrelated data): exactness
-//! must not depend on the generator being good.
+//! Power, checked by planting each bug once in `src/` (2026-12-03, on the models above),
+//! then reverting; the first failing check and its z:
+//!
+//! | planted bug | test | first failing check |
+//! |---|---|---|
+//! | VAE ratio with x and x′ swapped (`vae_log_hastings(proposed, current)`) | `vae_move_with_a_nonlinear_vae_is_exact` | mean x₀, z = −70.8 |
+//! | VAE: r(z′ \| x) for r(z′ \| x′) (encoder at the current state) | `learned_moves_sample_both_wells_of_the_double_well` | P(−1.75 < x < −1.5), z = +10.9 |
+//! | VAE buffer: r(z′ᵢ \| x′ᵢ₊₁) (encoder at the next draw) | same | P(−2 < x < −1.75), z = −5.9 |
+//! | latent walk: Jacobian term with the wrong sign | `latent_walk_through_a_nonlinear_flow_is_exact` | mean x₀, z = +78.7 |
+//! | flow independence: Hastings term dropped | `flow_independence_with_a_nonlinear_flow_is_exact` | mean x₀, z = −49.1 |
+//! | flow independence: accepted state keeps the old log q (stale cache) | same | mean x₀, z = −48.0 |
+//! | balanced flow: `ln a` dropped from the thinned generator's log q | `balanced_flow_moves_are_exact` | P(−2.4 < x < −2), z = −12.8 |
+//! | same, on the internal-coordinate flow thinned by a dihedral | `internal_coordinate_flow_moves_are_exact` | ⟨cos φ₀₁₂₃⟩, z = +11.8 |
+//! | flow draws not placed on the chain (`place_like` skipped) | `internal_coordinate_flow_moves_are_exact` | an external coordinate moved |
+//! | MALA: Hastings term flipped | `random_walk_particle_walk_and_mala_sample_the_gaussian` | variance x₀, z = −357 |
+//! | MALA: backward mean with ∇U(x) for ∇U(x′) | `particle_walk_and_mala_in_three_dimensions_are_exact` | variance x₂, z = +10.1 |
+//! | particle walk never moving the last particle | same | mean x₃: the chain never moved it |
+//!
+//! Not detected: `ln a` dropped from the proposed draws only (`ThinnedGenerator::sample`),
+//! kept in `log_prob`: |z| ≤ 2.5 on the double well, because the proposals it mis-weights
+//! (into the thinned left well) are rarely accepted from there anyway. Earlier rounds
+//! (untrained models) also showed: the VAE move without its Gibbs refresh (mean x₀ on the
+//! Gaussian, z = −26); an internal-coordinate flow without J_int in its log q (mean bond
+//! length, z = −14.4); a mean-free flow's draws not moved to the chain's centre of mass (the
+//! centre-of-mass check). The flow's log q is taken on the draw before it is placed; that is
+//! exact by construction, since `log_prob` of a mean-free or internal-coordinate flow ignores
+//! the external coordinates, so there is no "log q before the shift" bug to plant.
 
 use boltzgen::diagnostics::summarize;
 use boltzgen::generator::ThinnedGenerator;
@@ -184,6 +199,44 @@ fn assert_non_trivial(flow: Option<&Flow>, vae: Option<&Vae>) {
     }
 }
 
+/// A VAE trained on double-well configurations with the wells in equal shares (exact samples
+/// of the left well, every other one mirrored to the right): its encoder tells the wells
+/// apart, so a Hastings term that evaluates r(z′ | ·) at the wrong configuration moves weight
+/// between them (a VAE trained on unrelated data, as on the Gaussian above, barely shows it).
+fn double_well_vae(seed: i64) -> Vae {
+    use rand_distr::{Distribution, StandardNormal};
+    let u = DoubleWell2D::default();
+    let x_sampler = u.x_part().sampler(1.0).unwrap();
+    let mut rng = boltzgen::rng::stream(40, 0);
+    let data: Vec<f64> = (0..4000)
+        .flat_map(|i| {
+            let x = -x_sampler.sample(&mut rng).abs();
+            let y: f64 = StandardNormal.sample(&mut rng);
+            [if i % 2 == 0 { x } else { -x }, y]
+        })
+        .collect();
+    tch::manual_seed(seed);
+    let mut vae = Vae::new(
+        boltzgen::generator::VaeConfig::new(2, 2, &[32]).with_precision(Precision::Float64),
+        DeviceChoice::Cpu,
+    )
+    .unwrap();
+    let config = boltzgen::train::TrainConfig {
+        steps: 400,
+        learning_rate: 1e-2,
+        ..Default::default()
+    };
+    boltzgen::train::train_vae(
+        &mut vae,
+        &data,
+        &config,
+        &boltzgen::train::VaeObjective::default(),
+        &mut boltzgen::train::NoObserver,
+    )
+    .unwrap();
+    vae
+}
+
 #[test]
 fn random_walk_particle_walk_and_mala_sample_the_gaussian() {
     let g = gaussian_target();
@@ -224,6 +277,76 @@ fn random_walk_particle_walk_and_mala_sample_the_gaussian() {
         for c in &r.chains {
             let s = c.step_sizes[0].unwrap();
             assert!(s > 0.3 && s < 2.5, "{name}: adapted step {s}");
+        }
+    }
+}
+
+/// The per-chain moves on two particles in 3-D (six coordinates, correlated within and
+/// between the particles): the one-particle walk moves three coordinates at a time, MALA all
+/// six along the gradient.
+#[test]
+fn particle_walk_and_mala_in_three_dimensions_are_exact() {
+    // Precision: per-axis stiffnesses, coupling a particle's x and y and the two particles'
+    // x; the exact moments are the Gaussian's own (`covariance()`, P⁻¹).
+    let mut precision = vec![0.0; 36];
+    let scale = [1.0, 0.5, 2.0, 1.5, 0.8, 1.0];
+    for i in 0..6 {
+        precision[i * 6 + i] = scale[i];
+    }
+    for (i, j, c) in [
+        (0, 1, 0.4 * (0.5f64).sqrt()),
+        (3, 4, 0.4 * (1.2f64).sqrt()),
+        (0, 3, 0.3 * (1.5f64).sqrt()),
+    ] {
+        precision[i * 6 + j] = c;
+        precision[j * 6 + i] = c;
+    }
+    let mean = vec![0.5, -1.0, 2.0, 0.0, 1.0, -0.5];
+    let g = Gaussian::new(mean.clone(), precision).unwrap();
+    let cov = g.covariance();
+    let cases = [
+        (
+            "particle walk 3-D",
+            MoveSpec::new(MoveKind::ParticleWalk, 1.0)
+                .with_step(0.3)
+                .with_spatial_dim(3)
+                .adapting_to(0.4),
+        ),
+        (
+            "MALA 3-D",
+            MoveSpec::new(MoveKind::Mala, 1.0)
+                .with_step(0.2)
+                .adapting_to(0.57),
+        ),
+    ];
+    for (seed, (name, spec)) in cases.into_iter().enumerate() {
+        let r = run(
+            &g,
+            Learned::none(),
+            vec![spec],
+            16,
+            20_000,
+            40 + seed as u64,
+            &[0.0; 6],
+        );
+        for (i, m) in mean.iter().enumerate() {
+            check_observable(&format!("{name}: mean x{i}"), &r, |x| x[i], *m);
+        }
+        for i in [0, 2, 4] {
+            check_observable(
+                &format!("{name}: variance x{i}"),
+                &r,
+                |x| (x[i] - mean[i]).powi(2),
+                cov[i * 6 + i],
+            );
+        }
+        for (i, j) in [(0, 1), (3, 4), (0, 3)] {
+            check_observable(
+                &format!("{name}: covariance x{i} x{j}"),
+                &r,
+                |x| (x[i] - mean[i]) * (x[j] - mean[j]),
+                cov[i * 6 + j],
+            );
         }
     }
 }
@@ -293,7 +416,8 @@ fn learned_moves_sample_both_wells_of_the_double_well() {
     let _torch = torch_lock();
     let u = DoubleWell2D::default();
     let flow = nonlinear_flow();
-    let vae = nonlinear_vae(4);
+    let vae = double_well_vae(4);
+    assert_non_trivial(Some(&flow), Some(&vae));
     let local = MoveSpec::new(MoveKind::RandomWalk, 1.0)
         .with_step(0.5)
         .adapting_to(0.4);
@@ -312,7 +436,7 @@ fn learned_moves_sample_both_wells_of_the_double_well() {
         Learned::none().with_vae(&vae),
         vec![MoveSpec::new(MoveKind::Vae, 1.0), local],
         32,
-        8_000,
+        32_000,
         22,
         &[1.7, 0.0],
     );
@@ -620,31 +744,59 @@ fn internal_coordinate_flow_moves_are_exact() {
     );
     let torsion_1 = |p: f64| (-(1.0 + p.cos()) - 1.5 * (1.0 + (3.0 * p).cos())).exp();
     let torsion_2 = |p: f64| (-2.0 * (1.0 + p.cos())).exp();
-    check_observable("internal flow: bond 1-2", &r, |x| q(x)[6], bond_mean);
-    check_observable("internal flow: angle 1-2-3", &r, |x| q(x)[8], angle_mean);
-    check_observable(
-        "internal flow: cos torsion 0-1-2-3",
-        &r,
-        |x| q(x)[11].cos(),
-        quadrature_mean(-pi, pi, torsion_1, f64::cos),
-    );
-    check_observable(
-        "internal flow: torsion 0-1-2-3 in (0, 2π/3)",
-        &r,
-        |x| f64::from(u8::from(q(x)[11] > 0.0 && q(x)[11] < 2.0 * pi / 3.0)),
-        quadrature_mean(-pi, pi, torsion_1, |p| {
-            f64::from(u8::from(p > 0.0 && p < 2.0 * pi / 3.0))
-        }),
-    );
-    check_observable(
-        "internal flow: cos torsion 1-2-3-4",
-        &r,
-        |x| q(x)[14].cos(),
-        quadrature_mean(-pi, pi, torsion_2, f64::cos),
-    );
+    let check_marginals = |name: &str, r: &SampleRun| {
+        check_observable(&format!("{name}: bond 1-2"), r, |x| q(x)[6], bond_mean);
+        check_observable(&format!("{name}: angle 1-2-3"), r, |x| q(x)[8], angle_mean);
+        check_observable(
+            &format!("{name}: cos torsion 0-1-2-3"),
+            r,
+            |x| q(x)[11].cos(),
+            quadrature_mean(-pi, pi, torsion_1, f64::cos),
+        );
+        check_observable(
+            &format!("{name}: torsion 0-1-2-3 in (0, 2π/3)"),
+            r,
+            |x| f64::from(u8::from(q(x)[11] > 0.0 && q(x)[11] < 2.0 * pi / 3.0)),
+            quadrature_mean(-pi, pi, torsion_1, |p| {
+                f64::from(u8::from(p > 0.0 && p < 2.0 * pi / 3.0))
+            }),
+        );
+        check_observable(
+            &format!("{name}: cos torsion 1-2-3-4"),
+            r,
+            |x| q(x)[14].cos(),
+            quadrature_mean(-pi, pi, torsion_2, f64::cos),
+        );
+    };
+    check_marginals("internal flow", &r);
     let flow_acceptance = r.moves[0].production.acceptance_rate();
     assert!(
         flow_acceptance > 0.02,
         "flow moves accept {flow_acceptance}"
+    );
+
+    // Balanced moves on the same molecule: the flow's draws thinned by a dihedral region
+    // (kept always with φ₀₁₂₃ in (0, 2π/3), a quarter of the time elsewhere). The region is
+    // an internal coordinate, which the placement of draws does not change, and ln a enters
+    // the Hastings term: the marginals stay the quadrature's.
+    let region = |x: &[f64]| match zmatrix.to_internal(x) {
+        Ok(q) if q[11] > 0.0 && q[11] < 2.0 * pi / 3.0 => 0,
+        _ => 1,
+    };
+    let thinned = ThinnedGenerator::new(&flow, &region, vec![1.0, 0.25]).unwrap();
+    let learned = Learned {
+        independence: Some(&thinned),
+        ..Learned::none()
+    };
+    let moves = vec![
+        MoveSpec::new(MoveKind::Flow, 1.0),
+        MoveSpec::new(MoveKind::RandomWalk, 1.0).with_step(0.01),
+    ];
+    let r = run(&u, learned, moves, 16, 8_000, 33, &start);
+    check_marginals("balanced internal flow", &r);
+    let flow_acceptance = r.moves[0].production.acceptance_rate();
+    assert!(
+        flow_acceptance > 0.02,
+        "balanced flow moves accept {flow_acceptance}"
     );
 }

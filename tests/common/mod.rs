@@ -1,5 +1,8 @@
 //! Helpers shared by the integration tests.
 
+use std::path::Path;
+use std::process::{Command, Output};
+
 use boltzgen::generator::{DeviceChoice, Flow, FlowConfig, Precision, Vae, VaeConfig};
 
 /// A spline flow trained on data unrelated to any target, so that its Jacobian varies
@@ -109,4 +112,18 @@ pub fn chain_average(run: &boltzgen::mcmc::SampleRun, f: impl Fn(&[f64]) -> f64)
         s.iat.tau
     );
     (s.mean, s.std_error)
+}
+
+/// Runs the `boltzgen` command in `cwd` as a user does, with the thread counts of rayon and
+/// libtorch fixed at 2 (what CI has; `--threads` in `args` overrides both), so that no
+/// outcome depends on the machine's core count.
+#[allow(dead_code)] // not every test file that includes this module uses it
+pub fn boltzgen(args: &[&str], cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_boltzgen"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RAYON_NUM_THREADS", "2")
+        .env("OMP_NUM_THREADS", "2")
+        .output()
+        .expect("the boltzgen binary runs")
 }
