@@ -15,6 +15,7 @@ pub mod capi;
 pub mod config;
 pub mod diagnostics;
 pub mod engine;
+pub mod envelope;
 pub mod error;
 pub mod generator;
 pub mod io;

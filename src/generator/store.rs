@@ -12,11 +12,20 @@ use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
 use super::{DeviceChoice, Flow, FlowConfig, Vae, VaeConfig};
+use crate::envelope::{parse_json, write_json, Format};
 use crate::error::{Error, Result};
 use crate::io::write_atomically;
 
-/// The model-file format this version writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The envelope of model descriptions ([`crate::envelope`]). Version 2: in an envelope, with
+/// a content hash of the weights. Version 1 files (before the envelope) are still read.
+pub const FORMAT: Format = Format {
+    magic: "boltzgen-model",
+    version: 2,
+    what: "model file",
+};
+
+/// The model-file format this version writes.
+pub const FORMAT_VERSION: u32 = FORMAT.version;
 
 /// What kind of generator a model file holds, with its architecture.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +67,9 @@ pub struct ModelMetadata {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelFile {
-    /// [`FORMAT_VERSION`] at the time of writing.
+    /// The format version the file was read in (not stored in the payload: the envelope
+    /// holds it).
+    #[serde(skip, default = "current_version")]
     pub format_version: u32,
     /// The boltzgen version that wrote it.
     pub boltzgen_version: String,
@@ -66,10 +77,41 @@ pub struct ModelFile {
     pub model: ModelSpec,
     /// File name of the weights, relative to the JSON file.
     pub weights: String,
+    /// SHA-256 of the weights file as written (hex). The JSON and the weights are replaced
+    /// one after the other; a crash in between would pair this description with another
+    /// save's weights, which loading then refuses. `None` only in version-1 files.
+    #[serde(default)]
+    pub weights_sha256: Option<String>,
     /// Whether ActNorm layers were initialised from data.
     pub data_initialized: bool,
     /// Provenance.
     pub metadata: ModelMetadata,
+}
+
+fn current_version() -> u32 {
+    FORMAT.version
+}
+
+/// A model file as version 1 wrote it: the fields at the top level, no weights hash.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelFileV1 {
+    format_version: u32,
+    boltzgen_version: String,
+    model: ModelSpec,
+    weights: String,
+    data_initialized: bool,
+    metadata: ModelMetadata,
+}
+
+/// SHA-256 of a file's bytes, in hex.
+fn sha256_of(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).map_err(Error::io(path))?;
+    Ok(sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// The weights file that goes with a model JSON path: same stem, `.safetensors`.
@@ -113,25 +155,20 @@ fn save_model(
     metadata: ModelMetadata,
 ) -> Result<()> {
     let weights = weights_path(json_path);
+    write_tensors(&weights, &named_variables(vs, ""))?;
     let file = ModelFile {
-        format_version: FORMAT_VERSION,
+        format_version: FORMAT.version,
         boltzgen_version: env!("CARGO_PKG_VERSION").to_string(),
         model,
         weights: weights
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
+        weights_sha256: Some(sha256_of(&weights)?),
         data_initialized,
         metadata,
     };
-    write_tensors(&weights, &named_variables(vs, ""))?;
-    let json = serde_json::to_string_pretty(&file).map_err(|e| Error::Model {
-        file: json_path.to_owned(),
-        message: format!("cannot serialise the model description: {e}"),
-    })?;
-    write_atomically(json_path, |tmp| {
-        std::fs::write(tmp, json).map_err(Error::io(tmp))
-    })
+    write_json(json_path, &FORMAT, &file)
 }
 
 /// Loads a flow saved by [`save_flow`] onto `device`.
@@ -142,14 +179,14 @@ fn save_model(
 /// extra or differently shaped tensors, each named).
 pub fn load_flow(json_path: &Path, device: DeviceChoice) -> Result<(Flow, ModelMetadata)> {
     let file = read_model_file(json_path)?;
-    let ModelSpec::Flow(config) = file.model else {
+    let ModelSpec::Flow(config) = file.model.clone() else {
         return Err(Error::Model {
             file: json_path.to_owned(),
             message: "this model file holds a VAE, not a flow".into(),
         });
     };
     let mut flow = Flow::new(config, device).map_err(invalid_architecture(json_path))?;
-    load_weights_file(json_path, &file.weights, flow.var_store_mut())?;
+    load_weights_file(json_path, &file, flow.var_store_mut())?;
     flow.set_data_initialized(file.data_initialized);
     Ok((flow, file.metadata))
 }
@@ -160,14 +197,14 @@ pub fn load_flow(json_path: &Path, device: DeviceChoice) -> Result<(Flow, ModelM
 /// As [`load_flow`].
 pub fn load_vae(json_path: &Path, device: DeviceChoice) -> Result<(Vae, ModelMetadata)> {
     let file = read_model_file(json_path)?;
-    let ModelSpec::Vae(config) = file.model else {
+    let ModelSpec::Vae(config) = file.model.clone() else {
         return Err(Error::Model {
             file: json_path.to_owned(),
             message: "this model file holds a flow, not a VAE".into(),
         });
     };
     let mut vae = Vae::new(config, device).map_err(invalid_architecture(json_path))?;
-    load_weights_file(json_path, &file.weights, vae.var_store_mut())?;
+    load_weights_file(json_path, &file, vae.var_store_mut())?;
     Ok((vae, file.metadata))
 }
 
@@ -179,9 +216,22 @@ fn invalid_architecture(json_path: &Path) -> impl FnOnce(Error) -> Error + '_ {
     }
 }
 
-/// Reads the weights file named in a model JSON (relative to it) into `vs`, checked.
-fn load_weights_file(json_path: &Path, weights: &str, vs: &mut tch::nn::VarStore) -> Result<()> {
-    let path = crate::io::sibling_file(json_path, weights)?;
+/// Reads the weights file named in a model JSON (relative to it) into `vs`, checked against
+/// the JSON's hash of it and against the architecture.
+fn load_weights_file(json_path: &Path, file: &ModelFile, vs: &mut tch::nn::VarStore) -> Result<()> {
+    let path = crate::io::sibling_file(json_path, &file.weights)?;
+    if let Some(expected) = &file.weights_sha256 {
+        if &sha256_of(&path)? != expected {
+            return Err(Error::Model {
+                file: path,
+                message: format!(
+                    "does not match {} (SHA-256 differs): the two come from different saves, \
+                     as after an interrupted one; save the model again",
+                    json_path.display()
+                ),
+            });
+        }
+    }
     let tensors = read_tensors(&path)?;
     load_variables(vs, &tensors, "", &path)
 }
@@ -192,36 +242,34 @@ fn load_weights_file(json_path: &Path, weights: &str, vs: &mut tch::nn::VarStore
 /// As [`load_flow`].
 pub fn read_model_file(json_path: &Path) -> Result<ModelFile> {
     let text = std::fs::read_to_string(json_path).map_err(Error::io(json_path))?;
-    // Read the version first, so that a file from a newer boltzgen gets a version message
-    // rather than a confusing unknown-field error.
-    let version = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| Error::Model {
+    let legacy_version = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("format_version").and_then(|v| v.as_u64()));
+    if legacy_version == Some(1) {
+        let v1: ModelFileV1 = serde_json::from_str(&text).map_err(|e| Error::Model {
             file: json_path.to_owned(),
-            message: format!("not a boltzgen model file (invalid JSON: {e})"),
-        })?
-        .get("format_version")
-        .and_then(|v| v.as_u64());
-    match version {
-        Some(v) if v == FORMAT_VERSION as u64 => {}
-        Some(v) => {
-            return Err(Error::Model {
-                file: json_path.to_owned(),
-                message: format!(
-                    "model format version {v}; this boltzgen reads version {FORMAT_VERSION}"
-                ),
-            })
-        }
-        None => {
-            return Err(Error::Model {
-                file: json_path.to_owned(),
-                message: "not a boltzgen model file (no `format_version`)".into(),
-            })
-        }
+            message: format!("malformed model description (format version 1): {e}"),
+        })?;
+        return Ok(ModelFile {
+            format_version: v1.format_version,
+            boltzgen_version: v1.boltzgen_version,
+            model: v1.model,
+            weights: v1.weights,
+            weights_sha256: None,
+            data_initialized: v1.data_initialized,
+            metadata: v1.metadata,
+        });
     }
-    serde_json::from_str(&text).map_err(|e| Error::Model {
-        file: json_path.to_owned(),
-        message: format!("malformed model description: {e}"),
-    })
+    if let Some(v) = legacy_version {
+        return Err(Error::Model {
+            file: json_path.to_owned(),
+            message: format!(
+                "model format version {v}; this build reads versions 1 and {}",
+                FORMAT.version
+            ),
+        });
+    }
+    parse_json(json_path, &FORMAT, &text)
 }
 
 /// A model's variables under `prefix`, sorted by name.

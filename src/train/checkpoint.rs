@@ -13,18 +13,22 @@ use tch::Tensor;
 
 use super::adam::Adam;
 use super::{TrainConfig, TrainReport, TrainState};
+use crate::envelope::{parse_json, read_json, write_json, Format};
 use crate::error::{Error, Result};
 use crate::generator::store::{load_variables, named_variables, read_tensors, write_tensors};
 use crate::generator::{Flow, FlowConfig};
-use crate::io::write_atomically;
 use crate::rng::ChainRng;
 
-const CHECKPOINT_VERSION: u32 = 1;
+/// The envelope of training checkpoints. Version 2: the first in an envelope.
+pub const FORMAT: Format = Format {
+    magic: "boltzgen-training-checkpoint",
+    version: 2,
+    what: "training checkpoint",
+};
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CheckpointFile {
-    format_version: u32,
     next_step: usize,
     adam_step: i64,
     rng: ChainRng,
@@ -72,7 +76,7 @@ pub(crate) fn save(
 ) -> Result<()> {
     let previous = std::fs::read_to_string(json)
         .ok()
-        .and_then(|t| serde_json::from_str::<CheckpointFile>(&t).ok())
+        .and_then(|t| parse_json::<CheckpointFile>(json, &FORMAT, &t).ok())
         // Only a tensors file this function wrote is ever deleted: a plain name beside the
         // checkpoint, of the form it gives them.
         .filter(|c| is_tensors_name(json, &c.tensors))
@@ -93,7 +97,6 @@ pub(crate) fn save(
     write_tensors(&tensor_file, &tensors)?;
 
     let file = CheckpointFile {
-        format_version: CHECKPOINT_VERSION,
         next_step: state.next_step,
         adam_step,
         rng: state.rng.clone(),
@@ -109,11 +112,7 @@ pub(crate) fn save(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    let text = serde_json::to_string_pretty(&file)
-        .map_err(|e| model_error(json, format!("cannot serialise the checkpoint: {e}")))?;
-    write_atomically(json, |tmp| {
-        std::fs::write(tmp, text).map_err(Error::io(tmp))
-    })?;
+    write_json(json, &FORMAT, &file)?;
     if let Some(old) = previous.filter(|old| *old != tensor_file) {
         let _ = std::fs::remove_file(old);
     }
@@ -121,18 +120,7 @@ pub(crate) fn save(
 }
 
 pub(crate) fn load(json: &Path, flow: &mut Flow, config: &TrainConfig) -> Result<TrainState> {
-    let text = std::fs::read_to_string(json).map_err(Error::io(json))?;
-    let file: CheckpointFile = serde_json::from_str(&text)
-        .map_err(|e| model_error(json, format!("corrupt or foreign checkpoint: {e}")))?;
-    if file.format_version != CHECKPOINT_VERSION {
-        return Err(model_error(
-            json,
-            format!(
-                "checkpoint format {}; this boltzgen reads {CHECKPOINT_VERSION}",
-                file.format_version
-            ),
-        ));
-    }
+    let file: CheckpointFile = read_json(json, &FORMAT)?;
     if &file.flow != flow.config() {
         return Err(model_error(
             json,

@@ -8,22 +8,24 @@ use boltzgen_potentials::Potential;
 use serde::{Deserialize, Serialize};
 
 use super::{Sampler, SamplerConfig};
+use crate::envelope::{read_cbor, write_cbor, Format};
 use crate::error::{Error, Result};
 use crate::io::StreamMark;
 
-/// Identifies a sampler checkpoint file and its layout.
-const CHECKPOINT_MAGIC: &str = "boltzgen-sampler-checkpoint";
-/// 2: the moves' buffers are saved by the moves themselves (`move_memory`).
-const CHECKPOINT_VERSION: u32 = 2;
+/// The envelope of sampler checkpoints. Version 2: the moves save their own buffers
+/// (`move_memory`).
+pub const FORMAT: Format = Format {
+    magic: "boltzgen-sampler-checkpoint",
+    version: 2,
+    what: "sampler checkpoint",
+};
 
+/// A checkpoint's payload.
 #[derive(Serialize, Deserialize)]
-struct CheckpointFile<S> {
-    magic: String,
-    version: u32,
+struct Checkpoint<S> {
     sampler: S,
     /// The lengths of the files the caller streams samples to, as they were on disk when the
-    /// checkpoint was written (absent in checkpoints of earlier builds).
-    #[serde(default)]
+    /// checkpoint was written.
     streams: Vec<StreamMark>,
 }
 
@@ -44,24 +46,14 @@ impl Sampler {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn checkpoint_with_streams(&self, path: &Path, streams: &[StreamMark]) -> Result<()> {
-        crate::io::write_atomically(path, |tmp| {
-            let file = std::fs::File::create(tmp).map_err(Error::io(tmp))?;
-            let mut writer = std::io::BufWriter::new(file);
-            ciborium::into_writer(
-                &CheckpointFile {
-                    magic: CHECKPOINT_MAGIC.into(),
-                    version: CHECKPOINT_VERSION,
-                    sampler: self,
-                    streams: streams.to_vec(),
-                },
-                &mut writer,
-            )
-            .map_err(|e| Error::Model {
-                file: tmp.to_owned(),
-                message: format!("cannot write the sampler checkpoint: {e}"),
-            })?;
-            std::io::Write::flush(&mut writer).map_err(Error::io(tmp))
-        })
+        write_cbor(
+            path,
+            &FORMAT,
+            &Checkpoint {
+                sampler: self,
+                streams: streams.to_vec(),
+            },
+        )
     }
 
     /// Resumes from a checkpoint written by [`Sampler::checkpoint`]. `config` must equal the
@@ -89,22 +81,7 @@ impl Sampler {
             file: path.to_owned(),
             message,
         };
-        let file = std::fs::File::open(path).map_err(Error::io(path))?;
-        let saved: CheckpointFile<Sampler> = ciborium::from_reader(std::io::BufReader::new(file))
-            .map_err(|e| {
-            bad(format!(
-                "not a readable sampler checkpoint (truncated or corrupted?): {e}"
-            ))
-        })?;
-        if saved.magic != CHECKPOINT_MAGIC {
-            return Err(bad("not a boltzgen sampler checkpoint".into()));
-        }
-        if saved.version != CHECKPOINT_VERSION {
-            return Err(bad(format!(
-                "checkpoint format version {} (this build reads {CHECKPOINT_VERSION})",
-                saved.version
-            )));
-        }
+        let saved: Checkpoint<Sampler> = read_cbor(path, &FORMAT)?;
         let mut sampler = saved.sampler;
         let mut expected = sampler.config.clone();
         expected.steps = config.steps;
@@ -127,6 +104,9 @@ impl Sampler {
                 sampler.chains.len()
             )));
         }
+        if sampler.move_memory.len() != sampler.config.moves.len() {
+            return Err(bad("holds buffers for another number of moves".into()));
+        }
         if sampler.chains.iter().any(|c| c.t != sampler.step) {
             return Err(bad("chains are not aligned at a block end".into()));
         }
@@ -139,18 +119,7 @@ impl Sampler {
     /// # Errors
     /// As [`Sampler::resume`], except that no configuration is compared.
     pub fn peek_checkpoint(path: &Path) -> Result<(SamplerConfig, usize, usize)> {
-        let file = std::fs::File::open(path).map_err(Error::io(path))?;
-        let saved: CheckpointFile<Sampler> = ciborium::from_reader(std::io::BufReader::new(file))
-            .map_err(|e| Error::Model {
-            file: path.to_owned(),
-            message: format!("not a readable sampler checkpoint (truncated or corrupted?): {e}"),
-        })?;
-        if saved.magic != CHECKPOINT_MAGIC {
-            return Err(Error::Model {
-                file: path.to_owned(),
-                message: "not a boltzgen sampler checkpoint".into(),
-            });
-        }
+        let saved: Checkpoint<Sampler> = read_cbor(path, &FORMAT)?;
         Ok((saved.sampler.config, saved.sampler.step, saved.sampler.dim))
     }
 }
