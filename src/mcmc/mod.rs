@@ -26,5 +26,7 @@ pub use moves::{
     MoveKind, MoveSpec, ParticleWalk, Proposed, RandomWalk, Scheduled, Target, VaeMove,
 };
 pub use relax::{relax_frames, RelaxConfig, RelaxReport};
-pub use sampler::{ChainRun, MoveCounts, MoveReport, SampleRun, Sampler, SamplerConfig};
+pub use sampler::{
+    BlockEnd, ChainRun, MoveCounts, MoveReport, SampleRun, Sampler, SamplerConfig, SamplerObserver,
+};
 pub use state::ChainState;

@@ -15,7 +15,9 @@ use crate::generator::Generator;
 use crate::generator::ThinnedGenerator;
 use crate::io::stream::{cut_back, StreamMark};
 use crate::io::trajectory::{count_frames, truncate_frames, TrajectoryWriter};
-use crate::mcmc::{Learned, MoveKind, MoveReport, Sampler, SamplerConfig};
+use crate::mcmc::{
+    BlockEnd, Learned, MoveKind, MoveReport, Sampler, SamplerConfig, SamplerObserver,
+};
 use crate::rng::{auxiliary_stream, Purpose};
 
 /// What a sampling run produced.
@@ -415,6 +417,96 @@ fn balanced_proposals<'a>(
     Ok((thinned, balance))
 }
 
+/// Streams a run's samples to its trajectory and table at every block end, and writes the
+/// sampler checkpoint at the cadence asked for: samples first, synced and measured, then the
+/// checkpoint recording their lengths, so that a checkpoint is never ahead of the data and a
+/// resume never parses a torn tail.
+struct SampleStream<'a> {
+    writer: &'a mut TrajectoryWriter,
+    rows: &'a mut BufWriter<File>,
+    table: &'a Path,
+    trajectory: &'a Path,
+    checkpoint: &'a Path,
+    previous: &'a Path,
+    cadence: crate::envelope::Cadence,
+    burn_in: usize,
+    thin: usize,
+    cv: Option<&'a crate::config::CollectiveVariable>,
+    dim: usize,
+    spatial_dim: usize,
+    energies: &'a mut [Vec<f64>],
+    cvs: &'a mut [Vec<f64>],
+    /// Frames written so far (all chains).
+    frame: usize,
+    blocks: usize,
+    progress: &'a mut dyn Progress,
+}
+
+impl SamplerObserver for SampleStream<'_> {
+    fn block(&mut self, end: &mut BlockEnd<'_>) -> Result<()> {
+        let chains = self.energies.len();
+        let recorded_before = self.frame / chains.max(1);
+        let drained = end.drain_samples();
+        let recorded = end.recorded_per_chain(end.steps_done()) - recorded_before;
+        for k in 0..recorded {
+            let step = self.burn_in + (recorded_before + k + 1) * self.thin - 1;
+            for (c, (xs, us)) in drained.iter().enumerate() {
+                let x = &xs[k * self.dim..(k + 1) * self.dim];
+                self.writer.write(x, step)?;
+                self.energies[c].push(us[k]);
+                let cv_text = match self.cv {
+                    Some(cv) => {
+                        let v = cv.value(x, self.spatial_dim);
+                        self.cvs[c].push(v);
+                        format!(",{v}")
+                    }
+                    None => String::new(),
+                };
+                writeln!(self.rows, "{},{c},{step},{}{cv_text}", self.frame, us[k])
+                    .map_err(Error::io(self.table))?;
+                self.frame += 1;
+            }
+        }
+        self.blocks += 1;
+        self.progress
+            .update(end.steps_done() as u64, &format!("{} frames", self.frame));
+        if !self.cadence.due(self.blocks, end.is_finished()) {
+            return Ok(());
+        }
+        let trajectory_bytes = self.writer.flush()?;
+        self.rows.flush().map_err(Error::io(self.table))?;
+        self.rows
+            .get_ref()
+            .sync_all()
+            .map_err(Error::io(self.table))?;
+        let table_bytes = self
+            .rows
+            .get_ref()
+            .metadata()
+            .map_err(Error::io(self.table))?
+            .len();
+        // The checkpoint before is kept: if a write was lost when the trajectory was closed
+        // (a full disk), this one claims frames that are not there, and a resume falls back
+        // to the one before.
+        if self.checkpoint.is_file() {
+            std::fs::rename(self.checkpoint, self.previous).map_err(Error::io(self.previous))?;
+        }
+        end.checkpoint_with_streams(
+            self.checkpoint,
+            &[
+                StreamMark {
+                    name: file_name(self.trajectory),
+                    bytes: trajectory_bytes,
+                },
+                StreamMark {
+                    name: file_name(self.table),
+                    bytes: table_bytes,
+                },
+            ],
+        )
+    }
+}
+
 /// Runs the `[sample]` section with `model`'s learned moves, writing `samples.<format>`,
 /// `samples.csv`, `sampler.ckpt` and `sample_report.json` into the run directory.
 ///
@@ -531,68 +623,33 @@ pub fn sample(
         )
         .map_err(Error::io(&table))?;
     }
-    let mut frame = s.chains * sampler.recorded_per_chain(sampler.steps_done());
+    let frame = s.chains * sampler.recorded_per_chain(sampler.steps_done());
 
     let started = Instant::now();
-    let total = sampler.total_steps() as u64;
-    progress.start("sampling", total);
-    let mut blocks = 0usize;
-    while !sampler.is_finished() {
-        let before = sampler.recorded_per_chain(sampler.steps_done());
-        sampler.run_until(u, learned, sampler.steps_done() + 1)?;
-        let drained = sampler.drain_samples();
-        let recorded = sampler.recorded_per_chain(sampler.steps_done()) - before;
-        for k in 0..recorded {
-            let step = s.burn_in + (before + k + 1) * s.thin - 1;
-            for (c, (xs, us)) in drained.iter().enumerate() {
-                let x = &xs[k * u.dim()..(k + 1) * u.dim()];
-                writer.write(x, step)?;
-                energies[c].push(us[k]);
-                let cv_text = match &cv {
-                    Some(cv) => {
-                        let v = cv.value(x, spatial_dim);
-                        cvs[c].push(v);
-                        format!(",{v}")
-                    }
-                    None => String::new(),
-                };
-                writeln!(rows, "{frame},{c},{step},{}{cv_text}", us[k])
-                    .map_err(Error::io(&table))?;
-                frame += 1;
-            }
-        }
-        blocks += 1;
-        progress.update(sampler.steps_done() as u64, &format!("{frame} frames"));
-        if blocks % s.checkpoint_every == 0 || sampler.is_finished() {
-            // Samples first, then the checkpoint: a crash in between leaves extra frames,
-            // which a resume cuts back.
-            // Both are synced and measured, and the checkpoint records their lengths, so a
-            // checkpoint is never ahead of the data and a resume never parses a torn tail.
-            let trajectory_bytes = writer.flush()?;
-            rows.flush().map_err(Error::io(&table))?;
-            rows.get_ref().sync_all().map_err(Error::io(&table))?;
-            let table_bytes = rows.get_ref().metadata().map_err(Error::io(&table))?.len();
-            // The checkpoint before is kept: if a write was lost when the trajectory was
-            // closed (a full disk), this one claims frames that are not there, and a resume
-            // falls back to the one before.
-            if checkpoint.is_file() {
-                std::fs::rename(&checkpoint, &previous).map_err(Error::io(&previous))?;
-            }
-            sampler.checkpoint_with_streams(
-                &checkpoint,
-                &[
-                    StreamMark {
-                        name: file_name(&trajectory),
-                        bytes: trajectory_bytes,
-                    },
-                    StreamMark {
-                        name: file_name(&table),
-                        bytes: table_bytes,
-                    },
-                ],
-            )?;
-        }
-    }
+    progress.start("sampling", sampler.total_steps() as u64);
+    let mut stream = SampleStream {
+        writer: &mut writer,
+        rows: &mut rows,
+        table: &table,
+        trajectory: &trajectory,
+        checkpoint: &checkpoint,
+        previous: &previous,
+        cadence: crate::envelope::Cadence {
+            every: s.checkpoint_every,
+        },
+        burn_in: s.burn_in,
+        thin: s.thin,
+        cv: cv.as_ref(),
+        dim: u.dim(),
+        spatial_dim,
+        energies: &mut energies,
+        cvs: &mut cvs,
+        frame,
+        blocks: 0,
+        progress: &mut *progress,
+    };
+    sampler.run_observed(u, learned, &mut stream)?;
+    let frame = stream.frame;
     progress.finish();
     drop(writer);
     debug_assert_eq!(count_frames(&trajectory).unwrap_or(frame), frame);

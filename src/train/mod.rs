@@ -567,7 +567,10 @@ pub fn train_flow_with_checkpoints(
             }
         }
         if let Some(policy) = checkpoints {
-            if (step + 1) % policy.every == 0 || step + 1 == config.steps || stop {
+            let cadence = crate::envelope::Cadence {
+                every: policy.every,
+            };
+            if cadence.due(step + 1, step + 1 == config.steps || stop) {
                 checkpoint::save(&policy.path, flow, config, &state)?;
             }
         }

@@ -34,11 +34,14 @@ mod chain;
 pub mod checkpoint;
 mod config;
 mod fingerprint;
+mod observer;
 mod report;
 
 use chain::{Chain, Context};
 pub use config::SamplerConfig;
 use fingerprint::generator_fingerprint;
+use observer::AfterBlock;
+pub use observer::{BlockEnd, SamplerObserver};
 pub use report::{ChainRun, MoveCounts, MoveReport, SampleRun};
 
 use super::moves::{Learned, Proposed, Scheduled, Target};
@@ -164,14 +167,29 @@ impl Sampler {
         &mut self,
         potential: &dyn Potential,
         learned: Learned,
-        mut after_block: impl FnMut(&Sampler) -> Result<()>,
+        after_block: impl FnMut(&Sampler) -> Result<()>,
+    ) -> Result<()> {
+        self.run_observed(potential, learned, &mut AfterBlock(after_block))
+    }
+
+    /// Runs block after block until the run is finished, telling `observer` at the start,
+    /// at every block end (where it may take the recorded samples) and at the finish.
+    ///
+    /// # Errors
+    /// As [`Sampler::run`].
+    pub fn run_observed(
+        &mut self,
+        potential: &dyn Potential,
+        learned: Learned,
+        observer: &mut dyn SamplerObserver,
     ) -> Result<()> {
         let mut moves = self.prepare(potential, learned)?;
+        observer.start(self)?;
         while !self.is_finished() {
             self.run_block(potential, &mut moves)?;
-            after_block(self)?;
+            observer.block(&mut BlockEnd { sampler: self })?;
         }
-        Ok(())
+        observer.finish(self)
     }
 
     /// Runs whole blocks until at least `step` steps are done (or the run is finished).
