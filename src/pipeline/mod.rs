@@ -6,6 +6,7 @@
 //! directory is touched, so bad input leaves nothing behind. Reports are written atomically;
 //! sample trajectories stream and are flushed at every checkpoint.
 
+mod balance;
 mod inspect;
 mod plot;
 mod reweight;

@@ -11,7 +11,7 @@ use crate::config::CollectiveVariable;
 use crate::error::{Error, Result};
 use crate::io::trajectory::TrajectoryWriter;
 use crate::mcmc::moves::energies_or_nan;
-use crate::reweight::balance::{draw_thinned, Plan, Thinned};
+use crate::reweight::balance::{draw_thinned, Thinned};
 use crate::reweight::ImportanceWeights;
 use crate::rng::{auxiliary_stream, Purpose};
 
@@ -405,79 +405,6 @@ pub fn reweight(
     Ok(summary)
 }
 
-/// The stratum of a configuration for balancing (`key`, for errors): the index of the first
-/// `[analysis] region` whose (scatter x, scatter y) rectangle holds it, or the number of
-/// regions ("rest") for none. Also returns the number of strata.
-pub(crate) fn region_strata<'p>(
-    prep: &'p Prepared,
-    key: &str,
-) -> Result<(impl Fn(&[f64]) -> usize + 'p, usize)> {
-    let regions = &prep.config.analysis.regions;
-    let [cv_x, cv_y] = prep
-        .config
-        .analysis
-        .scatter
-        .as_ref()
-        .ok_or_else(|| Error::Config {
-            file: prep.config_path.clone(),
-            key: key.into(),
-            message: "splits the draws between regions: set analysis.scatter and analysis.regions"
-                .into(),
-        })?;
-    let spatial_dim = prep.system.spatial_dim;
-    let stratum_of = move |c: &[f64]| {
-        let (px, py) = (cv_x.value(c, spatial_dim), cv_y.value(c, spatial_dim));
-        regions
-            .iter()
-            .position(|r| r.contains(px, py))
-            .unwrap_or(regions.len())
-    };
-    Ok((stratum_of, regions.len() + 1))
-}
-
-/// A weighted pilot of `b.pilot` plain draws, on a stream of its own, and the balancing plan
-/// it gives (see [`Plan::from_pilot`]).
-pub(crate) fn balance_plan(
-    prep: &Prepared,
-    generator: &dyn crate::generator::Generator,
-    b: &crate::config::BalanceConfig,
-    stratum_of: &dyn Fn(&[f64]) -> usize,
-    n_strata: usize,
-    progress: &mut dyn Progress,
-) -> Result<(Plan, ImportanceWeights)> {
-    let u = prep.system.potential.as_ref();
-    progress.start("pilot draws", b.pilot as u64);
-    let pilot = generator.sample(
-        b.pilot,
-        &mut auxiliary_stream(prep.seed, Purpose::BalancePilot),
-    )?;
-    progress.finish();
-    let pilot_w = ImportanceWeights::new(
-        prep.system.beta,
-        &energies_or_nan(u, &pilot.x),
-        &pilot.log_q,
-    )?;
-    let pilot_strata: Vec<usize> = pilot.x.chunks_exact(u.dim()).map(stratum_of).collect();
-    let plan = Plan::from_pilot(
-        &pilot_strata,
-        n_strata,
-        &pilot_w,
-        b.min_share,
-        b.min_acceptance,
-    )?;
-    Ok((plan, pilot_w))
-}
-
-/// The names of the strata: the regions', then `rest`.
-pub(crate) fn stratum_names(prep: &Prepared) -> impl Iterator<Item = String> + '_ {
-    prep.config
-        .analysis
-        .regions
-        .iter()
-        .map(|r| r.name.clone())
-        .chain(std::iter::once("rest".to_string()))
-}
-
 /// About `draws` flow draws thinned region by region (`[reweight] balance`, see
 /// [`crate::reweight::balance`]): a weighted pilot on a stream of its own plans the
 /// acceptances, then a number of generator draws fixed in advance is thinned.
@@ -489,8 +416,9 @@ fn balanced_draws(
     rng: &mut crate::rng::ChainRng,
     progress: &mut dyn Progress,
 ) -> Result<(Thinned, BalanceReport)> {
-    let (stratum_of, n_strata) = region_strata(prep, "reweight.balance")?;
-    let (plan, pilot_w) = balance_plan(prep, flow, b, &stratum_of, n_strata, progress)?;
+    let (stratum_of, n_strata) = super::balance::region_strata(prep, "reweight.balance")?;
+    let (plan, pilot_w) =
+        super::balance::balance_plan(prep, flow, b, &stratum_of, n_strata, progress)?;
     // Generator draws fixed in advance (so that the Horvitz–Thompson Ẑ is unbiased),
     // enough for `draws` kept ones on the pilot's estimate.
     let generator_draws = (draws as f64 / plan.expected_acceptance()).ceil() as usize;
@@ -509,7 +437,7 @@ fn balanced_draws(
         pilot_draws: b.pilot,
         pilot_ess_fraction: pilot_w.ess_fraction(),
         generator_draws: thinned.generator_draws,
-        strata: stratum_names(prep)
+        strata: super::balance::stratum_names(prep)
             .zip(plan.strata)
             .enumerate()
             .map(|(k, (name, plan))| StratumReport {

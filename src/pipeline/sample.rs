@@ -12,12 +12,9 @@ use super::{finite, write_json, Model, Options, Prepared, Progress};
 use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions};
 use crate::error::{Error, Result};
 use crate::generator::Generator;
-use crate::generator::ThinnedGenerator;
 use crate::io::stream::{cut_back, StreamMark};
 use crate::io::trajectory::{count_frames, truncate_frames, TrajectoryWriter};
-use crate::mcmc::{
-    BlockEnd, Learned, MoveKind, MoveReport, Sampler, SamplerConfig, SamplerObserver,
-};
+use crate::mcmc::{BlockEnd, Learned, MoveReport, Sampler, SamplerConfig, SamplerObserver};
 use crate::rng::{auxiliary_stream, Purpose};
 
 /// What a sampling run produced.
@@ -360,63 +357,6 @@ fn summarize_chains(series: &[Vec<f64>]) -> Option<SeriesSummary> {
     summarize(&refs).ok()
 }
 
-/// The flow move's proposal thinned by region (`[sample] balance`), and what its pilot found.
-///
-/// # Errors
-/// [`Error::Config`] without a flow move, without a model of exact density, or with a
-/// region coordinate that the generator's placement of draws would change.
-fn balanced_proposals<'a>(
-    prep: &Prepared,
-    s: &crate::config::SampleConfig,
-    model: Option<&'a Model>,
-    b: &crate::config::BalanceConfig,
-    stratum_of: &'a dyn Fn(&[f64]) -> usize,
-    n_strata: usize,
-    progress: &mut dyn Progress,
-) -> Result<(ThinnedGenerator<'a>, ProposalBalance)> {
-    let bad = |message: &str| Error::Config {
-        file: prep.config_path.clone(),
-        key: "sample.balance".into(),
-        message: message.into(),
-    };
-    if !s.moves.iter().any(|m| m.kind == MoveKind::Flow) {
-        return Err(bad(
-            "thins the proposals of flow moves, and [[sample.moves]] has none",
-        ));
-    }
-    let generator: &dyn Generator = match model {
-        Some(Model::Flow(f)) => f,
-        Some(Model::TorchScript(t)) => t,
-        _ => return Err(bad("thins a flow's proposals: needs a flow model")),
-    };
-    // A draw is kept by its region before `place_like` gives it the chain's external degrees
-    // of freedom: the regions must not depend on them.
-    let cartesian_regions = prep
-        .config
-        .analysis
-        .scatter
-        .iter()
-        .flatten()
-        .any(|cv| matches!(cv, crate::config::CollectiveVariable::Coordinate { .. }));
-    if generator.keeps_external_dofs() && cartesian_regions {
-        return Err(bad(
-            "this generator places its draws at each chain's centre of mass or orientation, which changes a Cartesian coordinate: define the regions by distances or dihedrals",
-        ));
-    }
-    let (plan, pilot_w) =
-        super::reweight::balance_plan(prep, generator, b, stratum_of, n_strata, progress)?;
-    let thinned = ThinnedGenerator::new(generator, stratum_of, plan.acceptance())?;
-    let balance = ProposalBalance {
-        pilot_draws: b.pilot,
-        pilot_ess_fraction: pilot_w.ess_fraction(),
-        strata: super::reweight::stratum_names(prep)
-            .zip(plan.strata)
-            .map(|(name, plan)| NamedStratumPlan { name, plan })
-            .collect(),
-    };
-    Ok((thinned, balance))
-}
-
 /// Streams a run's samples to its trajectory and table at every block end, and writes the
 /// sampler checkpoint at the cadence asked for: samples first, synced and measured, then the
 /// checkpoint recording their lengths, so that a checkpoint is never ahead of the data and a
@@ -536,12 +476,13 @@ pub fn sample(
     let strata = s
         .balance
         .as_ref()
-        .map(|_| super::reweight::region_strata(prep, "sample.balance"))
+        .map(|_| super::balance::region_strata(prep, "sample.balance"))
         .transpose()?;
     let (thinned, balance) = match (&s.balance, &strata) {
         (Some(b), Some((stratum_of, n_strata))) => {
-            let (generator, balance) =
-                balanced_proposals(prep, s, model, b, stratum_of, *n_strata, progress)?;
+            let (generator, balance) = super::balance::balanced_proposals(
+                prep, s, model, b, stratum_of, *n_strata, progress,
+            )?;
             (Some(generator), Some(balance))
         }
         _ => (None, None),
