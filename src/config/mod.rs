@@ -3,7 +3,7 @@
 //! Every field is documented in `docs/config.md`. Errors name the file, the key (as a path
 //! such as `sample.moves[1].kind`), the line, and what is allowed.
 //!
-//! One file per section, each holding the section's types and its checks: [`system`]
+//! One file per section, each holding the section's types and its checks: `system`
 //! (`[system]`), `data`, `model`, `train` (the checks of [`TrainConfig`], which lives in
 //! [`crate::train`]), `sample`, `reweight` (with the `balance` tables) and `analysis`. This
 //! file holds the whole ([`RunConfig`]), `[output]`, loading, path resolution, and the order

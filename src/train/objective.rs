@@ -1,4 +1,7 @@
 //! The loss terms: forward KL on data and the reverse-KL surrogate with Rust forces.
+//!
+//! Size: the terms share one batch's tensors and one backward pass, so they live together;
+//! past line ~360 the file is its tests (gradients against finite differences).
 
 use boltzgen_potentials::Potential;
 use rand::seq::SliceRandom;
