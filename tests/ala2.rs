@@ -191,7 +191,7 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
         "1000 K frames average U ≈ 130 kJ/mol and cool by far more than 50: {relaxation}"
     );
     let model = read("model.json");
-    let internal = &model["model"]["internal"];
+    let internal = &model["payload"]["model"]["internal"];
     assert_eq!(internal["n_atoms"], 22, "{model}");
     assert_eq!(internal["root"], serde_json::json!([6, 8, 14]));
     let sample = read("sample_report.json");
