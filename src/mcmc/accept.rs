@@ -12,6 +12,7 @@
 /// assert_eq!(log_acceptance(0.5, 3.0, 1.0, 0.0), 1.0);
 /// assert_eq!(log_acceptance(1.0, 0.0, f64::INFINITY, 0.0), f64::NEG_INFINITY);
 /// ```
+#[inline]
 pub fn log_acceptance(beta: f64, u_current: f64, u_proposed: f64, log_hastings: f64) -> f64 {
     if u_proposed.is_nan() || u_proposed == f64::INFINITY || log_hastings.is_nan() {
         return f64::NEG_INFINITY;
@@ -20,6 +21,7 @@ pub fn log_acceptance(beta: f64, u_current: f64, u_proposed: f64, log_hastings: 
 }
 
 /// Accepts when `ln u < log α` for a uniform draw `u ∈ [0, 1)`.
+#[inline]
 pub fn accept(log_alpha: f64, uniform: f64) -> bool {
     // ln u < 0 ≤ log α for every u in [0, 1): no logarithm needed when log α ≥ 0.
     log_alpha >= 0.0 || uniform.ln() < log_alpha

@@ -30,6 +30,7 @@ pub struct Decision {
 
 /// U(x′): the move's own value, or an evaluation (NaN, hence a refusal, when the potential
 /// rejects x′). The flag says whether U was evaluated here.
+#[inline]
 pub fn proposal_energy(proposed: &Proposed, potential: &dyn Potential) -> (f64, bool) {
     match proposed.energy {
         Some(u) => (u, false),
@@ -40,6 +41,7 @@ pub fn proposal_energy(proposed: &Proposed, potential: &dyn Potential) -> (f64, 
 /// Accepts or rejects `proposed` (with energy `energy`) at inverse temperature `beta`, the
 /// uniform drawn from `rng`. Returns the decision and the configuration buffer no longer in
 /// use (x′'s when rejected, the old x's when accepted), for the next proposal to reuse.
+#[inline]
 pub fn decide(
     state: &mut ChainState,
     proposed: Proposed,
@@ -121,6 +123,8 @@ pub fn run_chain(
         })
         .collect();
     let target = Target { potential, beta };
+    // The configuration buffer that a rejected proposal (or the old x) leaves for the next.
+    let mut spare = Vec::new();
     for _ in 0..steps {
         let mut pick = rng.random::<f64>() * total;
         let mut k = 0;
@@ -130,16 +134,20 @@ pub fn run_chain(
         }
         let m = &mut moves[k].0;
         let step = m.step().unwrap_or(0.0);
-        let proposed = m
-            .propose_batch(&mut [&mut *state], &[step], &target, rng)?
-            .proposals
-            .pop()
-            .ok_or_else(|| Error::InvalidArgument {
-                name: m.name().into(),
-                message: "returned no proposal".into(),
-            })?;
+        let proposed = if m.is_batched() {
+            m.propose_batch(&mut [&mut *state], &[step], &target, rng)?
+                .proposals
+                .pop()
+                .ok_or_else(|| Error::InvalidArgument {
+                    name: m.name().into(),
+                    message: "returned no proposal".into(),
+                })?
+        } else {
+            m.propose(state, step, &target, rng, std::mem::take(&mut spare))?
+        };
         let (energy, _) = proposal_energy(&proposed, potential);
-        let (decision, _) = decide(state, proposed, energy, beta, rng);
+        let (decision, unused) = decide(state, proposed, energy, beta, rng);
+        spare = unused;
         stats[k].proposed += 1;
         stats[k].accepted += usize::from(decision.accepted);
         observe(state);

@@ -62,6 +62,7 @@ impl ChainState {
     /// Moves the state to an accepted proposal, keeping what the proposal computed (∇U,
     /// log q, the VAE latent) and forgetting what belonged to the old x. Returns the old x's
     /// buffer for reuse.
+    #[inline]
     pub(crate) fn accept(&mut self, proposed: Proposed, energy: f64) -> Vec<f64> {
         let old = std::mem::replace(&mut self.x, proposed.x);
         self.energy = energy;

@@ -148,6 +148,10 @@ impl<G: Generator> Move for FlowIndependence<G> {
         "flow"
     }
 
+    fn is_batched(&self) -> bool {
+        true
+    }
+
     fn propose_batch(
         &mut self,
         chains: &mut [&mut ChainState],

@@ -40,6 +40,10 @@ impl<F: Borrow<Flow>> Move for LatentWalk<F> {
         "latent_walk"
     }
 
+    fn is_batched(&self) -> bool {
+        true
+    }
+
     fn step(&self) -> Option<f64> {
         Some(self.step)
     }

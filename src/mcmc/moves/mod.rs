@@ -86,6 +86,7 @@ pub struct Proposed {
 
 impl Proposed {
     /// A proposal that computed nothing but x′ and its Hastings term.
+    #[inline]
     pub fn new(x: Vec<f64>, log_hastings: f64) -> Self {
         Self {
             x,
@@ -117,6 +118,13 @@ pub trait Move {
     /// passes the one in force to every proposal.
     fn step(&self) -> Option<f64> {
         None
+    }
+
+    /// Whether the move proposes only in batches ([`Move::propose_batch`]): learned moves,
+    /// whose generator serves many chains per call. Callers that move one chain propose
+    /// through [`Move::propose`] otherwise, which allocates nothing.
+    fn is_batched(&self) -> bool {
+        false
     }
 
     /// One proposal from `state` with step size `step`, drawing noise from the chain's own
@@ -218,6 +226,7 @@ impl<'a> Scheduled<'a> {
 }
 
 /// A standard normal draw.
+#[inline]
 pub(crate) fn gaussian(rng: &mut ChainRng) -> f64 {
     StandardNormal.sample(rng)
 }

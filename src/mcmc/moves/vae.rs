@@ -156,6 +156,10 @@ impl<V: Borrow<Vae>> Move for VaeMove<V> {
         "vae"
     }
 
+    fn is_batched(&self) -> bool {
+        true
+    }
+
     /// Refreshes the stale latents `z ~ r(z | x)` of the chains in one encoder call, then
     /// gives each chain the next pair `(x′, z′)` of the buffer.
     fn propose_batch(
