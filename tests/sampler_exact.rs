@@ -43,7 +43,16 @@
 use boltzgen::diagnostics::summarize;
 use boltzgen::generator::ThinnedGenerator;
 use boltzgen::generator::{torch_lock, DeviceChoice, Flow, FlowConfig, Precision, Vae};
-use boltzgen::mcmc::{Learned, MoveKind, MoveSpec, SampleRun, Sampler, SamplerConfig};
+use boltzgen::mcmc::{
+    ChainState, Learned, Move, MoveKind, MoveSpec, Proposed, RandomWalk, SampleRun, Sampler,
+    SamplerConfig, SamplerObserver, Scheduled, Target,
+};
+use boltzgen::rng::ChainRng;
+
+/// An observer that hears nothing.
+struct NoSamplerObserver;
+
+impl SamplerObserver for NoSamplerObserver {}
 use boltzgen::potentials::{DoubleWell2D, Gaussian, Potential};
 
 mod common;
@@ -349,6 +358,78 @@ fn particle_walk_and_mala_in_three_dimensions_are_exact() {
             );
         }
     }
+}
+
+/// A move written outside boltzgen: the point reflection x′ = 2c − x through a fixed c, an
+/// involution with unit Jacobian, hence exact with Hastings term 0 for any c. With c off the
+/// target's mean, U changes under it, so a wrong Hastings term shows.
+struct Reflection {
+    centre: Vec<f64>,
+}
+
+impl Move for Reflection {
+    fn name(&self) -> &str {
+        "reflection"
+    }
+
+    fn propose(
+        &self,
+        state: &mut ChainState,
+        _step: f64,
+        _target: &Target,
+        _rng: &mut ChainRng,
+        spare: Vec<f64>,
+    ) -> boltzgen::Result<Proposed> {
+        let mut x = spare;
+        x.clear();
+        x.extend(state.x.iter().zip(&self.centre).map(|(v, c)| 2.0 * c - v));
+        Ok(Proposed::new(x, 0.0))
+    }
+}
+
+/// A move of one's own joins a sampler run (`MoveKind::Custom` in the config,
+/// `Sampler::run_with_moves`), reports under its own name, and the mixture stays exact.
+/// Planted once (2026-12-03): the reflection's Hastings term set to +0.5 made the mean of x₀
+/// fail (z = +23.4).
+#[test]
+fn a_move_of_ones_own_joins_the_sampler_and_stays_exact() {
+    let g = gaussian_target();
+    let mut config = SamplerConfig::new(
+        16,
+        1.0,
+        vec![
+            MoveSpec::new(MoveKind::Custom, 1.0),
+            MoveSpec::new(MoveKind::RandomWalk, 1.0)
+                .with_step(0.5)
+                .adapting_to(0.4),
+        ],
+    );
+    config.seed = 50;
+    config.burn_in = 500;
+    config.steps = 20_000;
+    let mut sampler = Sampler::new(config, &g, &[0.0, 0.0]).unwrap();
+    let mut moves = vec![
+        Scheduled::PerChain(Box::new(Reflection {
+            centre: vec![1.3, -0.8],
+        })),
+        Scheduled::PerChain(Box::new(RandomWalk { step: 0.5 })),
+    ];
+    sampler
+        .run_with_moves(&g, &mut moves, &mut NoSamplerObserver)
+        .unwrap();
+    let r = sampler.report();
+    assert_eq!(r.moves[0].name, "reflection");
+    check_gaussian_moments("reflection + random walk", &r);
+    // Through the config alone, a custom move is refused by name.
+    let mut plain = Sampler::new(sampler.config().clone(), &g, &[0.0, 0.0]).unwrap();
+    let e = plain
+        .run(&g, Learned::none(), |_| Ok(()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("moves[0] (custom)") && e.contains("run_with_moves"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -77,6 +77,14 @@ impl RunConfig {
                         | crate::mcmc::MoveKind::LatentWalk
                         | crate::mcmc::MoveKind::Vae
                 );
+                if m.kind == crate::mcmc::MoveKind::Custom {
+                    return Err(bad(
+                        &format!("sample.moves[{i}].kind"),
+                        "`custom` moves are supplied through the Rust API \
+                         (Sampler::run_with_moves), not a config file"
+                            .into(),
+                    ));
+                }
                 if learned && self.model.is_none() {
                     return Err(bad(
                         &format!("sample.moves[{i}].kind"),

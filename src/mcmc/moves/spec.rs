@@ -23,6 +23,9 @@ pub enum MoveKind {
     LatentWalk,
     /// VAE proposal in the extended space (x, z).
     Vae,
+    /// A move the caller supplies ([`Sampler::run_with_moves`](crate::mcmc::Sampler::run_with_moves));
+    /// its spec gives the weight and, optionally, the step size and its adaptation.
+    Custom,
 }
 
 impl MoveKind {
@@ -35,6 +38,7 @@ impl MoveKind {
             MoveKind::Flow => "flow",
             MoveKind::LatentWalk => "latent_walk",
             MoveKind::Vae => "vae",
+            MoveKind::Custom => "custom",
         }
     }
 
@@ -43,9 +47,9 @@ impl MoveKind {
         matches!(self, MoveKind::Flow | MoveKind::LatentWalk | MoveKind::Vae)
     }
 
-    /// Whether the move takes a step size.
+    /// Whether the move takes a step size (a custom move may or may not).
     pub fn has_step(self) -> bool {
-        !matches!(self, MoveKind::Flow | MoveKind::Vae)
+        !matches!(self, MoveKind::Flow | MoveKind::Vae | MoveKind::Custom)
     }
 }
 
@@ -112,8 +116,10 @@ impl MoveSpec {
         if !(self.weight > 0.0 && self.weight.is_finite()) {
             return bad(format!("weight must be positive, got {}", self.weight));
         }
-        match (self.kind.has_step(), self.step) {
-            (true, None) => return bad("needs a step size".into()),
+        let has_step =
+            self.kind.has_step() || (self.kind == MoveKind::Custom && self.step.is_some());
+        match (has_step, self.step) {
+            (true, None) if self.kind != MoveKind::Custom => return bad("needs a step size".into()),
             (true, Some(s)) if !(s > 0.0 && s.is_finite()) => {
                 return bad(format!("step must be positive, got {s}"))
             }
@@ -121,7 +127,7 @@ impl MoveSpec {
             _ => {}
         }
         if let Some(t) = self.target_acceptance {
-            if !self.kind.has_step() {
+            if !has_step {
                 return bad("has no step to adapt".into());
             }
             if !(t > 0.0 && t < 1.0) {
@@ -190,6 +196,11 @@ impl MoveSpec {
                 let f = learned.latent_flow.ok_or_else(|| missing("a flow"))?;
                 check_dim(f.dim())?;
                 Scheduled::Batched(Box::new(LatentWalk::new(f, step)))
+            }
+            MoveKind::Custom => {
+                return Err(missing(
+                    "to be supplied by the caller (Sampler::run_with_moves)",
+                ))
             }
             MoveKind::Vae => {
                 let v = learned.vae.ok_or_else(|| missing("a VAE"))?;

@@ -87,6 +87,10 @@ pub struct Sampler {
     /// Times the cached terms were dropped because the generators changed (a resume with
     /// another model).
     generator_changes: u32,
+    /// The moves' own names ([`Move::name`](super::moves::Move::name)), for reports, as of the
+    /// last run.
+    #[serde(default)]
+    move_names: Vec<String>,
 }
 
 impl Sampler {
@@ -129,6 +133,7 @@ impl Sampler {
             learned_evaluations: 0,
             generator_fingerprint: None,
             generator_changes: 0,
+            move_names: Vec::new(),
         })
     }
 
@@ -184,12 +189,78 @@ impl Sampler {
         observer: &mut dyn SamplerObserver,
     ) -> Result<()> {
         let mut moves = self.prepare(potential, learned)?;
+        self.drive(potential, &mut moves, observer)
+    }
+
+    /// Runs with moves the caller built, one per entry of the config's `moves` and in that
+    /// order: a move of its own (any [`Move`](super::moves::Move), declared in the config as
+    /// `MoveKind::Custom` with its weight and, optionally, a step size to adapt) or one of
+    /// boltzgen's. Nothing checks that the moves are the ones a checkpoint was written with,
+    /// nor drops cached generator terms when they are not (as [`Sampler::run`] does through
+    /// its generators' fingerprint): that is the caller's to keep straight.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the number of moves differs from the config's;
+    /// whatever the moves, the potential or the observer report.
+    pub fn run_with_moves(
+        &mut self,
+        potential: &dyn Potential,
+        moves: &mut [Scheduled],
+        observer: &mut dyn SamplerObserver,
+    ) -> Result<()> {
+        self.check_potential(potential)?;
+        if moves.len() != self.config.moves.len() {
+            return Err(Error::InvalidArgument {
+                name: "moves".into(),
+                message: format!(
+                    "{} moves for the config's {}",
+                    moves.len(),
+                    self.config.moves.len()
+                ),
+            });
+        }
+        self.restore_moves(moves)?;
+        self.drive(potential, moves, observer)
+    }
+
+    /// Blocks until the run is finished, the observer told at each stage.
+    fn drive(
+        &mut self,
+        potential: &dyn Potential,
+        moves: &mut [Scheduled],
+        observer: &mut dyn SamplerObserver,
+    ) -> Result<()> {
         observer.start(self)?;
         while !self.is_finished() {
-            self.run_block(potential, &mut moves)?;
+            self.run_block(potential, moves)?;
             observer.block(&mut BlockEnd { sampler: self })?;
         }
         observer.finish(self)
+    }
+
+    fn check_potential(&self, potential: &dyn Potential) -> Result<()> {
+        if potential.dim() != self.dim {
+            return Err(Error::Dimension {
+                what: "potential against the sampler's chains".into(),
+                expected: self.dim,
+                got: potential.dim(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Gives each move back what it saved, and records the moves' names for reports.
+    fn restore_moves(&mut self, moves: &mut [Scheduled]) -> Result<()> {
+        for (m, saved) in moves.iter_mut().zip(&self.move_memory) {
+            if !saved.is_empty() {
+                m.as_move_mut().restore(saved)?;
+            }
+        }
+        self.move_names = moves
+            .iter()
+            .map(|m| m.as_move().name().to_string())
+            .collect();
+        Ok(())
     }
 
     /// Runs whole blocks until at least `step` steps are done (or the run is finished).
@@ -217,13 +288,7 @@ impl Sampler {
         potential: &dyn Potential,
         learned: Learned<'a>,
     ) -> Result<Vec<Scheduled<'a>>> {
-        if potential.dim() != self.dim {
-            return Err(Error::Dimension {
-                what: "potential against the sampler's chains".into(),
-                expected: self.dim,
-                got: potential.dim(),
-            });
-        }
+        self.check_potential(potential)?;
         let mut moves = self
             .config
             .moves
@@ -232,11 +297,7 @@ impl Sampler {
             .map(|(i, spec)| spec.build(i, self.dim, learned, self.config.buffer))
             .collect::<Result<Vec<_>>>()?;
         self.adopt_generators(learned)?;
-        for (m, saved) in moves.iter_mut().zip(&self.move_memory) {
-            if !saved.is_empty() {
-                m.as_move_mut().restore(saved)?;
-            }
-        }
+        self.restore_moves(&mut moves)?;
         Ok(moves)
     }
 

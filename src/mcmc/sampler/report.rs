@@ -117,7 +117,11 @@ impl Sampler {
                 .iter()
                 .enumerate()
                 .map(|(k, m)| MoveReport {
-                    name: m.kind.name().to_string(),
+                    name: self
+                        .move_names
+                        .get(k)
+                        .cloned()
+                        .unwrap_or_else(|| m.kind.name().to_string()),
                     adapted: m.target_acceptance.is_some(),
                     burn_in: burn_in[k],
                     production: production[k],
