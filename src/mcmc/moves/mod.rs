@@ -18,9 +18,11 @@
 //! chain on its own thread from its own random stream, through [`Move::propose`]; they must be
 //! `Sync`. Learned moves ([`Scheduled::Batched`]) wrap a libtorch generator, which is not
 //! `Sync`: the sampler collects the chains that picked one and serves them together on the
-//! calling thread, through [`Move::propose_batch`], one generator call for all of them. The
-//! single-chain API ([`super::run_chain`]) calls `propose_batch` with one chain for every
-//! move; its default runs `propose` chain by chain, so a local move needs only `propose`.
+//! calling thread, through [`Move::propose_batch`], one generator call for all of them
+//! ([`Move::is_batched`] says which a move is). The single-chain API ([`super::run_chain`])
+//! calls `propose` for a local move and `propose_batch` with one chain for a learned one; the
+//! default `propose_batch` runs `propose` chain by chain, so a local move needs only
+//! `propose`.
 //!
 //! **State across blocks.** A learned move may buffer draws (one generator call fills a
 //! buffer that later proposals consume). The sampler builds its moves afresh at every
