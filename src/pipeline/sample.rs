@@ -386,7 +386,7 @@ struct SampleStream<'a> {
 }
 
 impl SamplerObserver for SampleStream<'_> {
-    fn block(&mut self, end: &mut BlockEnd<'_>) -> Result<()> {
+    fn block(&mut self, end: &mut BlockEnd<'_, '_>) -> Result<()> {
         let chains = self.energies.len();
         let recorded_before = self.frame / chains.max(1);
         let drained = end.drain_samples();

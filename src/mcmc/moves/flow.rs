@@ -49,11 +49,6 @@ pub(crate) struct Draw<'b> {
 }
 
 impl DrawBuffer {
-    /// Whether the buffer holds nothing at all (nothing to save).
-    pub(crate) fn is_empty(&self) -> bool {
-        self == &Self::default()
-    }
-
     /// Draws left before the next refill.
     pub(crate) fn remaining(&self) -> usize {
         self.log_q.len().saturating_sub(self.next)
@@ -196,9 +191,6 @@ impl<G: Generator> Move for FlowIndependence<G> {
     }
 
     fn save(&self) -> Result<Vec<u8>> {
-        if self.buffer.is_empty() {
-            return Ok(Vec::new());
-        }
         encode(self.name(), &self.buffer)
     }
 

@@ -242,8 +242,14 @@ pub(crate) fn energies_or_nan(potential: &dyn Potential, xs: &[f64]) -> Vec<f64>
         .collect()
 }
 
-/// Encodes a move's buffer for [`Move::save`].
-pub(crate) fn encode<T: serde::Serialize>(move_name: &str, value: &T) -> Result<Vec<u8>> {
+/// Encodes a move's buffer for [`Move::save`]: no bytes for an empty (default) buffer.
+pub(crate) fn encode<T: serde::Serialize + Default + PartialEq>(
+    move_name: &str,
+    value: &T,
+) -> Result<Vec<u8>> {
+    if value == &T::default() {
+        return Ok(Vec::new());
+    }
     let mut bytes = Vec::new();
     ciborium::into_writer(value, &mut bytes).map_err(|e| Error::InvalidArgument {
         name: move_name.into(),

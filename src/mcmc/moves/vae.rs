@@ -76,10 +76,6 @@ struct VaeBuffer {
 }
 
 impl VaeBuffer {
-    fn is_empty(&self) -> bool {
-        self == &Self::default()
-    }
-
     /// The next draw, refilling the buffer with `batch` draws first if it is empty.
     fn take(
         &mut self,
@@ -210,9 +206,6 @@ impl<V: Borrow<Vae>> Move for VaeMove<V> {
     }
 
     fn save(&self) -> Result<Vec<u8>> {
-        if self.buffer.is_empty() {
-            return Ok(Vec::new());
-        }
         encode(self.name(), &self.buffer)
     }
 

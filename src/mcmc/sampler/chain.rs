@@ -41,7 +41,7 @@ pub(super) struct Chain {
 pub(super) struct Context<'p> {
     pub(super) target: Target<'p>,
     pub(super) config: &'p SamplerConfig,
-    pub(super) cumulative_weights: Vec<f64>,
+    pub(super) cumulative_weights: &'p [f64],
     /// Per move of the mixture: the move itself when each chain proposes it on its own
     /// thread; `None` for moves served in batches.
     pub(super) per_chain: Vec<Option<&'p (dyn Move + Sync + 'p)>>,
@@ -107,7 +107,7 @@ impl Chain {
             self.conclude(k, proposed, energy, ctx);
         }
         while self.t < end {
-            let k = self.pick(&ctx.cumulative_weights);
+            let k = self.pick(ctx.cumulative_weights);
             let Some(m) = ctx.per_chain[k] else {
                 self.pending = Some(k);
                 return Ok(());

@@ -230,12 +230,40 @@ impl Sampler {
         moves: &mut [Scheduled],
         observer: &mut dyn SamplerObserver,
     ) -> Result<()> {
+        let outcome = self.drive_blocks(potential, moves, observer);
+        // However the run ended, the sampler keeps the moves' buffers as they are now, so that
+        // a checkpoint or a later run continues from them.
+        let saved = self.save_moves(moves);
+        outcome.and(saved)
+    }
+
+    fn drive_blocks(
+        &mut self,
+        potential: &dyn Potential,
+        moves: &mut [Scheduled],
+        observer: &mut dyn SamplerObserver,
+    ) -> Result<()> {
         observer.start(self)?;
         while !self.is_finished() {
             self.run_block(potential, moves)?;
-            observer.block(&mut BlockEnd { sampler: self })?;
+            observer.block(&mut BlockEnd {
+                sampler: self,
+                moves,
+            })?;
         }
         observer.finish(self)
+    }
+
+    /// Takes what the batched moves hold (their buffered draws) into the sampler's state, for
+    /// checkpoints and the next run. Encoding a buffer costs time in proportion to its size,
+    /// so this runs when a checkpoint is written or a run returns, not at every block.
+    pub(super) fn save_moves(&mut self, moves: &[Scheduled]) -> Result<()> {
+        for (memory, m) in self.move_memory.iter_mut().zip(moves) {
+            if m.is_batched() {
+                *memory = ByteBuf::from(m.as_move().save()?);
+            }
+        }
+        Ok(())
     }
 
     fn check_potential(&self, potential: &dyn Potential) -> Result<()> {
@@ -274,10 +302,12 @@ impl Sampler {
         step: usize,
     ) -> Result<()> {
         let mut moves = self.prepare(potential, learned)?;
-        while self.step < step.min(self.config.total_steps()) {
-            self.run_block(potential, &mut moves)?;
+        let mut outcome = Ok(());
+        while outcome.is_ok() && self.step < step.min(self.config.total_steps()) {
+            outcome = self.run_block(potential, &mut moves);
         }
-        Ok(())
+        let saved = self.save_moves(&moves);
+        outcome.and(saved)
     }
 
     /// The moves of the mixture for this run: cached generator terms dropped if the
@@ -346,7 +376,7 @@ impl Sampler {
                 let ctx = Context {
                     target,
                     config: &config,
-                    cumulative_weights: cumulative_weights.clone(),
+                    cumulative_weights: &cumulative_weights,
                     per_chain: moves
                         .iter()
                         .map(|m| match m {
@@ -364,11 +394,6 @@ impl Sampler {
                 break;
             }
             served = self.serve(&target, moves)?;
-        }
-        for (memory, m) in self.move_memory.iter_mut().zip(moves.iter()) {
-            if m.is_batched() {
-                *memory = ByteBuf::from(m.as_move().save()?);
-            }
         }
         self.step = end;
         Ok(())
