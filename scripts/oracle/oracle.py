@@ -50,6 +50,9 @@ TMP_ROOT = [None]
 # Report keys whose values are not results.
 VOLATILE = ("seconds", "wall", "elapsed", "time_s", "path", "file", "dir", "started", "finished",
             "version", "host", "threads_used")
+# Keys a change adds to the reports, named in ORACLE_NEW_KEYS (comma-separated) so that
+# `check` can confirm every number that was there before is unchanged; then `record`.
+NEW_KEYS = tuple(k for k in os.environ.get("ORACLE_NEW_KEYS", "").split(",") if k)
 
 
 def shrink(config):
@@ -114,7 +117,7 @@ def numbers(value, prefix=""):
     lines = []
     if isinstance(value, dict):
         for k in sorted(value):
-            if any(word in k.lower() for word in VOLATILE):
+            if any(word in k.lower() for word in VOLATILE) or k in NEW_KEYS:
                 continue
             lines += numbers(value[k], f"{prefix}.{k}")
     elif isinstance(value, list):

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use boltzgen::config::RunConfig;
+use boltzgen::diagnostics::Warning;
 use boltzgen::generator::DeviceChoice;
 use boltzgen::pipeline::{
-    inspect, plots, reweight, sample, train, Model, Options, Prepared, Progress, ReweightSummary,
-    SampleSummary, Stage, TrainSummary,
+    inspect, plots, reweight, run_warnings, sample, train, Model, Options, Prepared, Progress,
+    ReweightSummary, SampleSummary, Stage, TrainSummary,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -243,7 +244,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             prep.create_run_dir(&options, Stage::Whole)?;
             let (_, t) = train(&prep, &options, &mut display)?;
             draw(&prep, &mut display)?;
-            finish(&prep, &mut display, Some(&t), None, None)
+            finish(&prep, &mut display, Some(&t), None, None, &[])
         }
         Command::Sample { config } => {
             let prep = Prepared::new(config, &options)?;
@@ -251,7 +252,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             prep.create_run_dir(&options, Stage::Sample)?;
             let s = sample(&prep, &options, model.as_ref(), &mut display)?;
             draw(&prep, &mut display)?;
-            finish(&prep, &mut display, None, Some(&s), None)
+            finish(&prep, &mut display, None, Some(&s), None, &s.warnings)
         }
         Command::Reweight { config } => {
             let prep = Prepared::new(config, &options)?;
@@ -263,7 +264,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             prep.create_run_dir(&options, Stage::Reweight)?;
             let r = reweight(&prep, &model, &mut display)?;
             draw(&prep, &mut display)?;
-            finish(&prep, &mut display, None, None, Some(&r))
+            finish(&prep, &mut display, None, None, Some(&r), &r.warnings)
         }
         Command::Run { config } => {
             let prep = match config {
@@ -300,6 +301,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                 _ => None,
             };
             let plotted = draw(&prep, &mut display)?;
+            let warnings = run_warnings(sampled.as_ref(), reweighted.as_ref());
             boltzgen::pipeline::write_json(
                 &prep.path("report.json"),
                 &serde_json::json!({
@@ -310,6 +312,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                     "sample": sampled,
                     "reweight": reweighted,
                     "plots": plotted,
+                    "warnings": warnings,
                 }),
             )?;
             finish(
@@ -318,6 +321,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                 trained.as_ref().map(|(_, t)| t),
                 sampled.as_ref(),
                 reweighted.as_ref(),
+                &warnings,
             )
         }
     }
@@ -359,8 +363,17 @@ fn finish(
     trained: Option<&TrainSummary>,
     sampled: Option<&SampleSummary>,
     reweighted: Option<&ReweightSummary>,
+    warnings: &[Warning],
 ) -> boltzgen::Result<()> {
+    // Warnings go to stderr, after everything else and even with --quiet: a run that cannot
+    // be trusted must not look like one that can.
+    let warn = || {
+        for w in warnings {
+            eprintln!("{w}");
+        }
+    };
     if display.quiet {
+        warn();
         return Ok(());
     }
     println!();
@@ -489,5 +502,15 @@ fn finish(
     for e in entries {
         println!("  {}", prep.run_dir.join(e).display());
     }
+    if sampled.is_some() || reweighted.is_some() {
+        match warnings.len() {
+            0 => println!("verdict: no convergence warning"),
+            n => println!(
+                "verdict: {n} convergence warning{} (below, and `warnings` in the reports)",
+                if n == 1 { "" } else { "s" }
+            ),
+        }
+    }
+    warn();
     Ok(())
 }

@@ -13,6 +13,7 @@ mod reweight;
 mod run_dir;
 mod sample;
 mod train;
+mod verdict;
 
 use std::path::{Path, PathBuf};
 
@@ -28,10 +29,11 @@ use crate::io::trajectory::{read_frames, FrameRange, ReadSpec};
 
 pub use inspect::inspect;
 pub use plot::{plot_run, PlotSummary, Scatter, Surface};
-pub use reweight::{reweight, BalanceReport, ReweightSummary, StratumReport};
+pub use reweight::{reweight, BalanceReport, ReweightSummary, StateEstimate, StratumReport};
 pub use run_dir::{Stage, RUN_DIR_MARKER};
-pub use sample::{sample, SampleSummary};
+pub use sample::{sample, SampleSummary, StateReport};
 pub use train::{train, OversampleReport, TrainSummary};
+pub use verdict::{chains_against_weights, run_warnings};
 
 /// Command-line level choices that override or complement the config.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use super::{finite, write_json, Model, Prepared, Progress};
 use crate::config::CollectiveVariable;
+use crate::diagnostics::verdict::{check_ess, check_log_z_errors};
+use crate::diagnostics::Warning;
 use crate::error::{Error, Result};
 use crate::io::trajectory::TrajectoryWriter;
 use crate::mcmc::moves::energies_or_nan;
@@ -127,6 +129,8 @@ pub struct ReweightSummary {
     pub cv_mean: Option<Value>,
     /// Free-energy differences from the first state to each other state.
     pub state_differences: Vec<StateDifference>,
+    /// The probability of each `[analysis] states` core under exp(−βU).
+    pub states: Vec<StateEstimate>,
     /// Probabilities and free energies of the `[analysis] regions`.
     pub regions: Vec<RegionEstimate>,
     /// The free-energy profile along the CV.
@@ -137,6 +141,22 @@ pub struct ReweightSummary {
     pub resampled_file: Option<PathBuf>,
     /// Wall time, seconds.
     pub seconds: f64,
+    /// The convergence checks that failed (see [`crate::diagnostics::verdict`]): empty for a
+    /// run with nothing to warn of.
+    pub warnings: Vec<Warning>,
+}
+
+/// The weight of a configured state's core.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateEstimate {
+    /// The state's name.
+    pub name: String,
+    /// Its probability under exp(−βU).
+    pub probability: Value,
+    /// Draws in the core, and their Kish effective number.
+    pub draws: usize,
+    /// See `draws`.
+    pub effective_draws: f64,
 }
 
 /// Draws `[reweight] draws` configurations from the flow, weights them, and writes
@@ -278,12 +298,27 @@ pub fn reweight(
     })?;
 
     let mut state_differences = Vec::new();
+    let mut state_estimates = Vec::new();
     let mut profile = Vec::new();
     let mut cv_mean = None;
     if let Some(values) = &cv_values {
         let e = w.expectation(values)?;
         cv_mean = Some(Value::new(e.value, e.std_error));
         let states = &prep.config.analysis.states;
+        for state in states {
+            let inside: Vec<bool> = values
+                .iter()
+                .map(|v| *v >= state.lower && *v <= state.upper)
+                .collect();
+            let indicator: Vec<f64> = inside.iter().map(|&b| f64::from(u8::from(b))).collect();
+            let p = w.expectation(&indicator)?;
+            state_estimates.push(StateEstimate {
+                name: state.name.clone(),
+                probability: Value::new(p.value, p.std_error),
+                draws: inside.iter().filter(|&&i| i).count(),
+                effective_draws: w.ess_within(&inside)?,
+            });
+        }
         if let Some(first) = states.first() {
             let member = |s: &crate::diagnostics::StateInterval| -> Vec<bool> {
                 values
@@ -383,6 +418,11 @@ pub fn reweight(
         _ => None,
     };
 
+    let bootstrap_error = bootstrap.and_then(|b| finite(b.std_error));
+    let warnings: Vec<Warning> = check_ess(w.ess(), w.len() - w.invalid())
+        .into_iter()
+        .chain(check_log_z_errors(finite(log_z.std_error), bootstrap_error))
+        .collect();
     let summary = ReweightSummary {
         draws: log_q.len(),
         balance,
@@ -391,15 +431,17 @@ pub fn reweight(
         zero_weight: w.zero_weight(),
         invalid: w.invalid(),
         log_z: Value::new(log_z.value, log_z.std_error),
-        log_z_bootstrap_error: bootstrap.and_then(|b| finite(b.std_error)),
+        log_z_bootstrap_error: bootstrap_error,
         exact_log_z: system.exact_log_z,
         cv_mean,
         state_differences,
+        states: state_estimates,
         regions,
         profile,
         weights_file,
         resampled_file,
         seconds: started.elapsed().as_secs_f64(),
+        warnings,
     };
     write_json(&prep.path("reweight_report.json"), &summary)?;
     Ok(summary)

@@ -12,7 +12,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{finite, write_json, Model, Options, Prepared, Progress};
-use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions};
+use crate::diagnostics::verdict::{check_split_rhat, check_transitions};
+use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions, Warning};
 use crate::error::{Error, Result};
 use crate::generator::Generator;
 use crate::io::stream::{cut_back, StreamMark};
@@ -43,6 +44,8 @@ pub struct SampleSummary {
     pub cv: Option<ObservableReport>,
     /// Transitions between the configured states (summed over chains).
     pub transitions: Option<Transitions>,
+    /// The probability of each `[analysis] states` core, from the chains.
+    pub states: Vec<StateReport>,
     /// Probabilities and free energies of the `[analysis] regions`, from the chains.
     pub regions: Vec<RegionReport>,
     /// With `[sample] balance`: the pilot and each region's acceptance for flow proposals.
@@ -50,6 +53,18 @@ pub struct SampleSummary {
     pub balance: Option<ProposalBalance>,
     /// Wall time of this invocation, seconds.
     pub seconds: f64,
+    /// The convergence checks that failed (see [`crate::diagnostics::verdict`]): empty for a
+    /// run with nothing to warn of.
+    pub warnings: Vec<Warning>,
+}
+
+/// The fraction of the chains' frames in a state's core.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateReport {
+    /// The state's name.
+    pub name: String,
+    /// The fraction, with its τ-based error.
+    pub probability: Option<ObservableReport>,
 }
 
 /// How `[sample] balance` thinned the flow moves' proposals between the regions.
@@ -631,6 +646,53 @@ pub fn sample(
         _ => None,
     };
     let regions = region_reports(prep, &trajectory, s.chains)?;
+    let states = match &cv {
+        Some(_) => prep
+            .config
+            .analysis
+            .states
+            .iter()
+            .map(|state| {
+                let inside: Vec<Vec<f64>> = cvs
+                    .iter()
+                    .map(|c| {
+                        c.iter()
+                            .map(|&v| f64::from(u8::from(v >= state.lower && v <= state.upper)))
+                            .collect()
+                    })
+                    .collect();
+                StateReport {
+                    name: state.name.clone(),
+                    probability: summarize_chains(&inside)
+                        .as_ref()
+                        .map(ObservableReport::from),
+                }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let energy = summarize_chains(&energies);
+    let cv_summary = cv.as_ref().and_then(|_| summarize_chains(&cvs));
+    // The raw R̂, not the JSON-safe one: an infinite R̂ (chains each constant at different
+    // values) is the worst case, not a missing number.
+    let mut warnings: Vec<Warning> = [("the energy", &energy), ("the CV", &cv_summary)]
+        .into_iter()
+        .filter_map(|(name, o)| check_split_rhat(name, o.as_ref().map(|o| o.split_rhat)))
+        .collect();
+    let (energy, cv_report) = (
+        energy.as_ref().map(ObservableReport::from),
+        cv_summary.as_ref().map(ObservableReport::from),
+    );
+    if let Some(t) = &transitions {
+        let names: Vec<String> = prep
+            .config
+            .analysis
+            .states
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        warnings.extend(check_transitions(t, &names));
+    }
     let summary = SampleSummary {
         trajectory,
         table,
@@ -639,18 +701,14 @@ pub fn sample(
         adaptive_steps: report.adaptive_steps,
         step_sizes,
         energy_evaluations: report.energy_evaluations,
-        energy: summarize_chains(&energies)
-            .as_ref()
-            .map(ObservableReport::from),
-        cv: cv
-            .as_ref()
-            .and_then(|_| summarize_chains(&cvs))
-            .as_ref()
-            .map(ObservableReport::from),
+        energy,
+        cv: cv_report,
         transitions,
         balance,
+        states,
         regions,
         seconds: started.elapsed().as_secs_f64(),
+        warnings,
     };
     write_json(&prep.path("sample_report.json"), &summary)?;
     Ok(summary)

@@ -1,0 +1,279 @@
+//! The convergence verdict: the checks every report runs on its own numbers, and the
+//! warnings they raise when a run cannot be trusted.
+//!
+//! A high importance ESS cannot see a mode the generator never proposes, and chains that
+//! never cross a barrier agree with themselves; each check below catches one way a run fails
+//! silently, and none needs the exact answer:
+//!
+//! | check                 | fires when                                                   |
+//! |-----------------------|--------------------------------------------------------------|
+//! | `split_rhat`          | an observable's split-R̂ across chains exceeds 1.05          |
+//! | `ess`                 | the Kish ESS is below 1 % of the draws or below 100 draws    |
+//! | `no_transition`       | a configured state was never entered or left by any chain    |
+//! | `chains_vs_weights`   | the chains' and the weights' probability of a state differ by more than 4 combined standard errors |
+//! | `log_z_error`         | the bootstrap and delta-method errors of log Ẑ differ by more than 2× |
+//!
+//! Each function returns the warning, or `None` when the check passes or cannot be made
+//! (a missing number is not evidence of failure; the report says it is missing).
+
+use serde::{Deserialize, Serialize};
+
+use super::Transitions;
+
+/// Split-R̂ above this says the chains disagree with each other or with their own halves.
+pub const MAX_SPLIT_RHAT: f64 = 1.05;
+/// A Kish ESS below this fraction of the draws says the generator is far from the target.
+pub const MIN_ESS_FRACTION: f64 = 0.01;
+/// Fewer effective draws than this leave every error bar untrustworthy.
+pub const MIN_ESS: f64 = 100.0;
+/// Chains and weights may differ by this many combined standard errors before it is flagged:
+/// at 4σ a run whose two estimates are both right raises it about once in 16 000 checks.
+pub const MAX_DISAGREEMENT: f64 = 4.0;
+/// The bootstrap and the delta-method error of log Ẑ may differ by this factor; beyond it
+/// the weights' tail is too heavy for either to be trusted.
+pub const MAX_ERROR_RATIO: f64 = 2.0;
+
+/// One failed check of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Which check failed (`split_rhat`, `ess`, `no_transition`, `chains_vs_weights`,
+    /// `log_z_error`): stable names for scripts.
+    pub check: String,
+    /// What was found and what it means, for people.
+    pub message: String,
+}
+
+impl Warning {
+    fn new(check: &str, message: String) -> Self {
+        Self {
+            check: check.into(),
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WARNING [{}]: {}", self.check, self.message)
+    }
+}
+
+/// Split-R̂ of `observable` above [`MAX_SPLIT_RHAT`].
+pub fn check_split_rhat(observable: &str, rhat: Option<f64>) -> Option<Warning> {
+    let r = rhat?;
+    // An infinite R̂ (chains each constant at different values) fails too; NaN is no number.
+    (r > MAX_SPLIT_RHAT).then(|| {
+        Warning::new(
+            "split_rhat",
+            format!(
+                "split-R̂ of {observable} is {r:.3} (> {MAX_SPLIT_RHAT}): the chains disagree \
+                 with each other or drift; run longer, or add moves that cross between modes"
+            ),
+        )
+    })
+}
+
+/// A Kish ESS of `ess` from `draws` weighted draws below [`MIN_ESS_FRACTION`] of them or
+/// below [`MIN_ESS`].
+pub fn check_ess(ess: f64, draws: usize) -> Option<Warning> {
+    if draws == 0 || ess.is_nan() {
+        return None;
+    }
+    let fraction = ess / draws as f64;
+    (fraction < MIN_ESS_FRACTION || ess < MIN_ESS).then(|| {
+        Warning::new(
+            "ess",
+            format!(
+                "Kish ESS is {ess:.1} of {draws} draws ({:.3} %; needs ≥ {} % and ≥ {MIN_ESS}): \
+                 the generator is far from the target and the reweighted estimates rest on a \
+                 few draws",
+                100.0 * fraction,
+                100.0 * MIN_ESS_FRACTION
+            ),
+        )
+    })
+}
+
+/// Every state of `names` (in the order `transitions` counted them) that no chain entered or
+/// left, when there are at least two states.
+pub fn check_transitions(transitions: &Transitions, names: &[String]) -> Vec<Warning> {
+    let k = transitions.counts.len();
+    if k < 2 {
+        return Vec::new();
+    }
+    (0..k)
+        .filter(|&i| {
+            let out: u64 = transitions.counts[i].iter().sum();
+            let into: u64 = transitions.counts.iter().map(|row| row[i]).sum();
+            out + into == 0
+        })
+        .map(|i| {
+            let name = names.get(i).map_or("?", String::as_str);
+            Warning::new(
+                "no_transition",
+                format!(
+                    "no chain entered or left state `{name}`: its probability comes from where \
+                     the chains started, not from the Boltzmann distribution"
+                ),
+            )
+        })
+        .collect()
+}
+
+/// One estimate of a probability with its standard error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Probability {
+    /// The estimate.
+    pub value: f64,
+    /// Its standard error.
+    pub std_error: f64,
+}
+
+/// The chains' and the weights' probability of the state or region `name` more than
+/// [`MAX_DISAGREEMENT`] combined standard errors apart.
+///
+/// Two exact methods estimate the same number; when they disagree, at least one of them has
+/// missed part of the distribution (a mode the generator never proposes gets no weight; a
+/// mode the chains never reach gets no frames).
+pub fn check_agreement(name: &str, chains: Probability, weights: Probability) -> Option<Warning> {
+    let all = [
+        chains.value,
+        chains.std_error,
+        weights.value,
+        weights.std_error,
+    ];
+    if all.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let difference = (chains.value - weights.value).abs();
+    let se = chains.std_error.hypot(weights.std_error);
+    // Both error bars zero (every frame and every draw in the state, or none): they agree
+    // only if the values do.
+    let apart = if se > 0.0 {
+        difference / se > MAX_DISAGREEMENT
+    } else {
+        difference > 0.0
+    };
+    apart.then(|| {
+        Warning::new(
+            "chains_vs_weights",
+            format!(
+                "P({name}) is {:.4} ± {:.4} from the chains but {:.4} ± {:.4} from the weights \
+                 ({:.1} standard errors apart): one of them misses part of the distribution \
+                 (a generator that never proposes a mode gives it no weight)",
+                chains.value,
+                chains.std_error,
+                weights.value,
+                weights.std_error,
+                if se > 0.0 {
+                    difference / se
+                } else {
+                    f64::INFINITY
+                }
+            ),
+        )
+    })
+}
+
+/// The bootstrap and delta-method standard errors of log Ẑ more than [`MAX_ERROR_RATIO`]
+/// apart (either way).
+pub fn check_log_z_errors(delta: Option<f64>, bootstrap: Option<f64>) -> Option<Warning> {
+    let (d, b) = (delta?, bootstrap?);
+    if !(d.is_finite() && b.is_finite()) {
+        return None;
+    }
+    let ratio = if d > 0.0 && b > 0.0 {
+        (b / d).max(d / b)
+    } else if d == b {
+        1.0
+    } else {
+        f64::INFINITY
+    };
+    (ratio > MAX_ERROR_RATIO).then(|| {
+        Warning::new(
+            "log_z_error",
+            format!(
+                "the error of log Ẑ is {d:.4} by the delta method but {b:.4} by the bootstrap \
+                 ({ratio:.1}× apart, > {MAX_ERROR_RATIO}×): the weights are heavy-tailed and \
+                 neither error bar can be trusted"
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(value: f64, std_error: f64) -> Probability {
+        Probability { value, std_error }
+    }
+
+    #[test]
+    fn split_rhat_fires_above_the_bound_only() {
+        assert!(check_split_rhat("U", Some(1.049)).is_none());
+        assert!(check_split_rhat("U", Some(1.051)).is_some());
+        assert!(check_split_rhat("U", Some(f64::INFINITY)).is_some());
+        assert!(check_split_rhat("U", None).is_none());
+        let w = check_split_rhat("the CV", Some(1.44)).unwrap();
+        assert_eq!(w.check, "split_rhat");
+        assert!(w.message.contains("1.440") && w.message.contains("the CV"));
+    }
+
+    #[test]
+    fn ess_fires_below_one_percent_or_below_100_draws() {
+        // The issue's collapsed flow: 0.008 % of 10⁵ draws.
+        assert!(check_ess(8.0, 100_000).is_some());
+        assert!(check_ess(999.0, 100_000).is_some());
+        assert!(check_ess(1001.0, 100_000).is_none());
+        // 50 % of 150 draws is 75 effective: too few whatever the fraction.
+        assert!(check_ess(75.0, 150).is_some());
+        assert!(check_ess(100.0, 150).is_none());
+        assert!(check_ess(f64::NAN, 10).is_none());
+    }
+
+    #[test]
+    fn a_state_without_transitions_is_named() {
+        let t = Transitions {
+            counts: vec![vec![0, 3, 0], vec![2, 0, 0], vec![0, 0, 0]],
+            total: 5,
+            committed_steps: vec![1, 1, 1, 0],
+        };
+        let names = ["left".to_string(), "right".into(), "far".into()];
+        let w = check_transitions(&t, &names);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].message.contains("`far`"), "{}", w[0].message);
+        // A single state has nothing to cross to.
+        let one = Transitions {
+            counts: vec![vec![0]],
+            total: 0,
+            committed_steps: vec![5, 0],
+        };
+        assert!(check_transitions(&one, &names[..1]).is_empty());
+    }
+
+    #[test]
+    fn chains_and_weights_disagree_beyond_four_combined_errors() {
+        // The issue's minor well: the chains put 0.20 % of their frames there, the weights
+        // none at all (the flow never proposed it).
+        let w = check_agreement("minor", p(0.0020, 0.0004), p(0.0, 0.0)).unwrap();
+        assert_eq!(w.check, "chains_vs_weights");
+        // Combined error sqrt(0.03² + 0.04²) = 0.05: 3, 3.98 and 4.002 of them apart.
+        assert!(check_agreement("s", p(0.50, 0.03), p(0.35, 0.04)).is_none());
+        assert!(check_agreement("s", p(0.50, 0.03), p(0.301, 0.04)).is_none());
+        assert!(check_agreement("s", p(0.50, 0.03), p(0.2999, 0.04)).is_some());
+        assert!(check_agreement("s", p(1.0, 0.0), p(1.0, 0.0)).is_none());
+        assert!(check_agreement("s", p(1.0, 0.0), p(0.9, 0.0)).is_some());
+        assert!(check_agreement("s", p(f64::NAN, 0.0), p(0.9, 0.0)).is_none());
+    }
+
+    #[test]
+    fn log_z_errors_disagreeing_more_than_twofold_fire() {
+        assert!(check_log_z_errors(Some(0.01), Some(0.019)).is_none());
+        assert!(check_log_z_errors(Some(0.01), Some(0.0051)).is_none());
+        assert!(check_log_z_errors(Some(0.01), Some(0.021)).is_some());
+        assert!(check_log_z_errors(Some(0.01), Some(0.0049)).is_some());
+        assert!(check_log_z_errors(Some(0.0), Some(0.3)).is_some());
+        assert!(check_log_z_errors(Some(0.01), None).is_none());
+    }
+}
