@@ -49,6 +49,10 @@ pub enum Purpose {
     Relaxation = 6,
     /// The pilot draws that plan how reweighting draws are split between regions.
     BalancePilot = 7,
+    /// Annealing training: flow draws, resampling.
+    Annealing = 8,
+    /// Annealing training: one stream per particle of the population.
+    AnnealingParticles = 9,
 }
 
 /// A stream for work outside the chains (starting points, reweighting draws, bootstrap),

@@ -9,6 +9,7 @@
 mod adam;
 mod checkpoint;
 mod objective;
+pub mod smc;
 mod vae;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use crate::generator::{Flow, Generator};
 use crate::rng::{stream, ChainRng};
 
 use adam::Adam;
+pub use smc::{train_flow_smc, Rung, SmcConfig, SmcReport};
 pub use vae::{latent_diagnostics, train_vae, LatentDiagnostics, VaeObjective};
 
 /// Learning-rate schedule (after the linear warm-up).
