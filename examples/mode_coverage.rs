@@ -95,30 +95,37 @@ fn main() -> boltzgen::Result<()> {
                 )?;
             }
             _ => {
-                let report =
-                    train_flow_smc(&mut flow, None, &u, &train, &SmcConfig::default(), &mut |_| {})?;
+                let (_, report) = train_flow_smc(
+                    &mut flow,
+                    None,
+                    &u,
+                    &train,
+                    &SmcConfig::default(),
+                    &mut |_| {},
+                )?;
                 eprintln!(
                     "  {} rungs, {} ML steps, {} energy evaluations, final ESS {:.3}",
                     report.rungs.len(),
-                    report.training.steps,
+                    report.refit_steps,
                     report.energy_evaluations,
                     report.final_ess_fraction
                 );
             }
         }
-        let s = flow.sample(100_000, &mut boltzgen::rng::stream(seed + 1000 + k as u64, 0))?;
-        let energies: Vec<f64> = s
-            .x
-            .chunks_exact(2)
-            .map(|x| boltzgen::potentials::Potential::energy(&u, x).unwrap_or(f64::NAN))
-            .collect();
+        let s = flow.sample(
+            100_000,
+            &mut boltzgen::rng::stream(seed + 1000 + k as u64, 0),
+        )?;
+        let energies: Vec<f64> =
+            s.x.chunks_exact(2)
+                .map(|x| boltzgen::potentials::Potential::energy(&u, x).unwrap_or(f64::NAN))
+                .collect();
         let w = ImportanceWeights::new(1.0, &energies, &s.log_q)?;
         let z = w.log_z();
-        let right: Vec<f64> = s
-            .x
-            .chunks_exact(2)
-            .map(|x| f64::from(u8::from(x[0] > 0.0)))
-            .collect();
+        let right: Vec<f64> =
+            s.x.chunks_exact(2)
+                .map(|x| f64::from(u8::from(x[0] > 0.0)))
+                .collect();
         let share = w.expectation(&right)?;
         let err = z.value - exact;
         let pass_z = err.abs() <= (3.0 * z.std_error).max(0.02);

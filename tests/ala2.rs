@@ -155,7 +155,7 @@ fn an_internal_coordinate_flow_trains_samples_and_reweights_alanine_dipeptide() 
     assert!(config.contains("relax = { steps = 300") && config.contains("\"0:20000:20\", \""));
     assert!(config.contains("balance = { pilot = 2000,"));
     assert!(
-        config.contains("[train]\nsteps = 120 "),
+        config.contains("[train]\nmethod = \"gradient\"\nsteps = 120 "),
         "the short schedule"
     );
     std::fs::write(dir.path().join("ala2.toml"), &config).unwrap();

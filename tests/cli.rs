@@ -22,6 +22,7 @@ layers = 2
 hidden = [16]
 
 [train]
+method = "gradient"
 steps = 150
 batch_size = 128
 learning_rate = 3e-3
@@ -495,7 +496,7 @@ fn a_trained_model_is_fine_tuned_by_the_ess_term() {
         )
         .replace(
             train_block,
-            "\nsteps = 60\nbatch_size = 128\nlearning_rate = 1e-3\nforward_weight = 0.0\ness_weight = 1.0\n",
+            "\nmethod = \"gradient\"\nsteps = 60\nbatch_size = 128\nlearning_rate = 1e-3\nforward_weight = 0.0\ness_weight = 1.0\n",
         );
     write(d, "tune.toml", &tuning);
     let o = boltzgen(&["train", "tune.toml", "-o", "tuned", "-q"], d);

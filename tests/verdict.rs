@@ -25,6 +25,7 @@ kind = "neural_spline"
 layers = 2
 hidden = [16]
 [train]
+method = "gradient"
 steps = 200
 batch_size = 128
 learning_rate = 3e-3

@@ -15,8 +15,8 @@ use crate::generator::store::{save_flow, save_vae, ModelMetadata, SystemTag};
 use crate::generator::{Flow, FlowConfig, Vae, VaeConfig};
 use crate::mcmc::{relax_frames, RelaxReport};
 use crate::train::{
-    train_flow_with_checkpoints, train_vae, CheckpointPolicy, StepReport, TrainConfig,
-    TrainObserver, TrainReport, VaeObjective,
+    train_flow_smc, train_flow_with_checkpoints, train_vae, CheckpointPolicy, SmcReport,
+    StepReport, TrainConfig, TrainMethod, TrainObserver, TrainReport, VaeObjective,
 };
 
 /// What a training run produced.
@@ -42,6 +42,9 @@ pub struct TrainSummary {
     /// What `[data] relax` did to the training frames, when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relaxation: Option<RelaxReport>,
+    /// The annealing ladder, when the flow was trained by SMC annealing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annealing: Option<SmcReport>,
 }
 
 struct Observer<'a> {
@@ -351,6 +354,7 @@ pub fn train(
                 seconds: started.elapsed().as_secs_f64(),
                 oversampling: None,
                 relaxation: None,
+                annealing: None,
             },
         ));
     };
@@ -360,7 +364,9 @@ pub fn train(
         beta: prep.system.beta,
         ..train_config.clone()
     };
-    if config.forward_weight > 0.0 && prep.data.is_none() {
+    let is_flow = !matches!(m.kind, ModelKind::Vae | ModelKind::Torchscript);
+    let method = config.method.unwrap_or(TrainMethod::default_for(is_flow));
+    if method == TrainMethod::Gradient && config.forward_weight > 0.0 && prep.data.is_none() {
         return Err(missing(
             "train.forward_weight",
             "forward KL needs training frames: add a [data] section",
@@ -379,7 +385,55 @@ pub fn train(
     let mut observer = Observer { progress };
     let potential = (config.reverse_weight > 0.0 || config.ess_weight > 0.0)
         .then_some(prep.system.potential.as_ref());
+    let mut annealing = None;
     let report = match &mut model {
+        Model::Flow(flow) if method == TrainMethod::Smc => {
+            let progress = &mut *observer.progress;
+            if options.resume {
+                progress.note(
+                    "--resume: SMC annealing keeps no training checkpoint, so it starts again",
+                );
+            }
+            progress.note(&format!(
+                "training by SMC annealing: {} particles from β = {:.4} to {}{}",
+                config.smc.particles,
+                config.beta * config.smc.start_beta_fraction,
+                config.beta,
+                if data.is_some() {
+                    ", starting from the training frames"
+                } else {
+                    ""
+                }
+            ));
+            let (report, ladder) = train_flow_smc(
+                flow,
+                data,
+                prep.system.potential.as_ref(),
+                &config,
+                &config.smc,
+                &mut |r| {
+                    progress.note(&format!(
+                        "  β = {:<10.4e} ESS {:>5.1} %  local acceptance {:.3}{}  ⟨U⟩ = {:.4}",
+                        r.beta,
+                        100.0 * r.ess_fraction,
+                        r.local_acceptance,
+                        r.flow_acceptance
+                            .map(|a| format!("  flow acceptance {a:.3}"))
+                            .unwrap_or_default(),
+                        r.mean_energy
+                    ))
+                },
+            )?;
+            progress.note(&format!(
+                "  {} rungs, {} refit steps, {} energy evaluations; the flow's ESS at the target: {:.1} %",
+                ladder.rungs.len(),
+                ladder.refit_steps,
+                ladder.energy_evaluations,
+                100.0 * ladder.final_ess_fraction
+            ));
+            annealing = Some(ladder);
+            report
+        }
         Model::Flow(flow) => {
             let checkpoint = prep.path("train_checkpoint.json");
             let resume = options.resume && checkpoint.is_file();
@@ -429,6 +483,7 @@ pub fn train(
         seconds: started.elapsed().as_secs_f64(),
         oversampling,
         relaxation,
+        annealing,
     };
     write_json(
         &prep.path("train_report.json"),

@@ -52,10 +52,39 @@ pub const MAX_BATCH_SIZE: usize = 10_000_000;
 /// Step reports reserved up front; longer runs grow the vectors as they go.
 const RESERVED_STEPS: usize = 1 << 16;
 
+/// How a flow is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainMethod {
+    /// Gradient steps on the weighted objective terms of [`TrainConfig`] (forward KL,
+    /// reverse KL, the ESS term, annealing): [`train_flow`].
+    Gradient,
+    /// Sequential Monte Carlo annealing with maximum-likelihood refits ([`smc`]): needs a
+    /// potential, no schedule, and covers every mode it reaches at the hot end.
+    Smc,
+}
+
+impl TrainMethod {
+    /// The method used when `[train]` does not name one: SMC annealing for flows, gradient
+    /// training (on data) for VAEs.
+    pub fn default_for(is_flow: bool) -> Self {
+        if is_flow {
+            TrainMethod::Smc
+        } else {
+            TrainMethod::Gradient
+        }
+    }
+}
+
 /// Everything that controls a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
+    /// How to train; None: [`TrainMethod::default_for`] the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<TrainMethod>,
+    /// The knobs of SMC annealing (`[train.smc]`), used by [`TrainMethod::Smc`].
+    pub smc: SmcConfig,
     /// Optimiser steps in total.
     pub steps: usize,
     /// Configurations per step (data rows and/or generator draws).
@@ -121,6 +150,8 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         Self {
+            method: None,
+            smc: SmcConfig::default(),
             steps: 1000,
             batch_size: 256,
             learning_rate: 1e-3,
@@ -190,7 +221,47 @@ impl TrainConfig {
         }
     }
 
+    /// The first key set away from its default that SMC annealing does not use (the
+    /// objective weights and schedules of gradient training): with `method = "smc"` such a
+    /// key would be silently ignored, so it is refused instead.
+    pub fn key_unused_by_smc(&self) -> Option<&'static str> {
+        let d = Self::default();
+        [
+            ("steps", self.steps != d.steps),
+            ("forward_weight", self.forward_weight != d.forward_weight),
+            ("reverse_weight", self.reverse_weight != d.reverse_weight),
+            ("ess_weight", self.ess_weight != d.ess_weight),
+            (
+                "reverse_from_step",
+                self.reverse_from_step != d.reverse_from_step,
+            ),
+            (
+                "reverse_warmup_steps",
+                self.reverse_warmup_steps != d.reverse_warmup_steps,
+            ),
+            ("ess_from_step", self.ess_from_step != d.ess_from_step),
+            (
+                "anneal_from_beta",
+                self.anneal_from_beta != d.anneal_from_beta,
+            ),
+            ("anneal_steps", self.anneal_steps != d.anneal_steps),
+            ("regularizer", self.regularizer != d.regularizer),
+            ("schedule", self.schedule != d.schedule),
+            ("warmup_steps", self.warmup_steps != d.warmup_steps),
+            (
+                "validation_fraction",
+                self.validation_fraction != d.validation_fraction,
+            ),
+            ("eval_every", self.eval_every != d.eval_every),
+            ("patience", self.patience != d.patience),
+        ]
+        .into_iter()
+        .find(|(_, set)| *set)
+        .map(|(key, _)| key)
+    }
+
     pub(crate) fn validate(&self) -> Result<()> {
+        self.smc.validate()?;
         let bad = |name: &str, message: String| {
             Err(Error::InvalidArgument {
                 name: name.into(),

@@ -140,8 +140,8 @@ pub struct SmcReport {
     pub rungs: Vec<Rung>,
     /// Every evaluation of U.
     pub energy_evaluations: u64,
-    /// The maximum-likelihood steps of every refit, in order (losses for the loss plot).
-    pub training: TrainReport,
+    /// Maximum-likelihood steps in all refits.
+    pub refit_steps: usize,
     /// Kish ESS fraction of `particles` fresh flow draws weighted to the target, at the end.
     pub final_ess_fraction: f64,
 }
@@ -303,6 +303,9 @@ fn next_beta(energies: &[f64], beta: f64, target: f64, threshold: f64) -> f64 {
 /// rows) when given, else from the flow's own draws, and is spread by `start_sweeps` local
 /// sweeps at the hot end. `train` gives the refits' batch size, learning rate and seed.
 ///
+/// Returns the refits' steps in order (one [`TrainReport`], for the loss curve) and the
+/// ladder.
+///
 /// # Errors
 /// [`Error::InvalidArgument`] for bad knobs or a population without a finite energy;
 /// [`Error::Training`] when the ladder needs more than `max_rungs` rungs; what training,
@@ -314,7 +317,7 @@ pub fn train_flow_smc(
     train: &TrainConfig,
     smc: &SmcConfig,
     on_rung: &mut dyn FnMut(&Rung),
-) -> Result<SmcReport> {
+) -> Result<(TrainReport, SmcReport)> {
     smc.validate()?;
     let dim = flow.dim();
     if potential.dim() != dim {
@@ -357,7 +360,13 @@ pub fn train_flow_smc(
     let log_w: Vec<f64> = population
         .u
         .iter()
-        .map(|u| if u.is_finite() { 0.0 } else { f64::NEG_INFINITY })
+        .map(|u| {
+            if u.is_finite() {
+                0.0
+            } else {
+                f64::NEG_INFINITY
+            }
+        })
         .collect();
     population.resample(&log_w, &mut rng);
 
@@ -488,12 +497,13 @@ pub fn train_flow_smc(
         })
         .collect();
     let final_ess_fraction = ess_fraction(&log_w);
-    Ok(SmcReport {
+    let ladder = SmcReport {
         rungs,
         energy_evaluations: evaluations,
-        training: report,
+        refit_steps: report.steps,
         final_ess_fraction,
-    })
+    };
+    Ok((report, ladder))
 }
 
 #[cfg(test)]
@@ -521,20 +531,24 @@ mod tests {
         };
         let mut big = Population {
             dim: 1,
-            x: (0..1000).map(|i| f64::from(i % 4)).collect(),
+            x: (0..1000).map(|i| f64::from(i / 250)).collect(),
             u: vec![0.0; 1000],
             streams: Vec::new(),
         };
         let log_w: Vec<f64> = (0..1000)
-            .map(|i| [0.1f64, 0.2, 0.3, 0.4][i % 4].ln())
+            .map(|i| [0.1f64, 0.2, 0.3, 0.4][i / 250].ln())
             .collect();
         big.resample(&log_w, &mut crate::rng::stream(1, 0));
         for (k, share) in [0.1, 0.2, 0.3, 0.4].iter().enumerate() {
             let count = big.x.iter().filter(|&&v| v == k as f64).count();
-            // Systematic resampling: each count within 1 of N·share.
+            // Systematic resampling: the copies of a contiguous block of particles are within
+            // 1 of N times its weight (of interleaved ones they need not be: the grid aliases).
             assert!((count as f64 - 1000.0 * share).abs() <= 1.0, "{k}: {count}");
         }
-        p.resample(&[f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY, f64::NEG_INFINITY], &mut crate::rng::stream(1, 0));
+        p.resample(
+            &[f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &mut crate::rng::stream(1, 0),
+        );
         assert_eq!(p.x, vec![1.0; 4]);
     }
 }
