@@ -3,7 +3,8 @@
 //! method, then judged by 10⁵ importance-weighted direct draws against the exact answers.
 //!
 //! ```sh
-//! cargo run --release --example mode_coverage -- [smc|reverse_kl] [MEMBERS] [SEED]
+//! MODE_COVERAGE_METHOD=smc|reverse_kl MODE_COVERAGE_MEMBERS=12 MODE_COVERAGE_SEED=2026 \
+//!     cargo bench --bench mode_coverage_family
 //! ```
 //!
 //! `smc` is annealing by sequential Monte Carlo (`train::smc`); `reverse_kl` is the built-in
@@ -44,10 +45,14 @@ fn member(barrier: f64, minor: f64) -> DoubleWell2D {
 }
 
 fn main() -> boltzgen::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let method = args.get(1).map_or("smc", String::as_str).to_string();
-    let members: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(6);
-    let seed: u64 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(2026);
+    let var = |name: &str| std::env::var(name).ok();
+    let method = var("MODE_COVERAGE_METHOD").unwrap_or_else(|| "smc".into());
+    let members: usize = var("MODE_COVERAGE_MEMBERS")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let seed: u64 = var("MODE_COVERAGE_SEED")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2026);
     let mut draw = boltzgen::rng::stream(seed, 0);
     println!("method {method}, seed {seed}");
     println!(
