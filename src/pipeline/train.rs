@@ -396,7 +396,7 @@ pub fn train(
             }
             progress.note(&format!(
                 "training by SMC annealing: {} particles from β = {:.4} to {}{}",
-                config.smc.particles,
+                config.smc.particles_for(prep.system.potential.dim()),
                 config.beta * config.smc.start_beta_fraction,
                 config.beta,
                 if data.is_some() {
