@@ -111,7 +111,9 @@ fn many_well(d: usize) -> Member {
 /// GMM-40 with its 40 means drawn uniformly in [−40, 40]² (σ = ln(1 + e), as the standard
 /// one). A mode is a component's Voronoi cell; its exact weight comes from 10⁶ exact draws.
 fn gmm(rng: &mut ChainRng) -> Member {
-    let means: Vec<f64> = (0..80).map(|_| -40.0 + 80.0 * rng.random::<f64>()).collect();
+    let means: Vec<f64> = (0..80)
+        .map(|_| -40.0 + 80.0 * rng.random::<f64>())
+        .collect();
     let std = (1.0 + std::f64::consts::E).ln();
     let u = GaussianMixture::new(2, means, std).unwrap();
     let n = 1_000_000;
@@ -237,8 +239,14 @@ fn main() -> boltzgen::Result<()> {
                 )?;
             }
             _ => {
-                let (_, ladder) =
-                    train_flow_smc(&mut flow, None, u, &train, &SmcConfig::default(), &mut |_| {})?;
+                let (_, ladder) = train_flow_smc(
+                    &mut flow,
+                    None,
+                    u,
+                    &train,
+                    &SmcConfig::default(),
+                    &mut |_| {},
+                )?;
                 note = format!(
                     "{} rungs, {} energy evaluations",
                     ladder.rungs.len(),
@@ -247,11 +255,10 @@ fn main() -> boltzgen::Result<()> {
             }
         }
         let s = flow.sample(100_000, &mut stream(seed + 1000 + k as u64, 0))?;
-        let energies: Vec<f64> = s
-            .x
-            .chunks_exact(dim)
-            .map(|x| u.energy(x).unwrap_or(f64::NAN))
-            .collect();
+        let energies: Vec<f64> =
+            s.x.chunks_exact(dim)
+                .map(|x| u.energy(x).unwrap_or(f64::NAN))
+                .collect();
         let w = ImportanceWeights::new(1.0, &energies, &s.log_q)?;
         let z = w.log_z();
         let err = z.value - m.log_z;
@@ -259,11 +266,10 @@ fn main() -> boltzgen::Result<()> {
         // Every mode of exact weight ≥ 0.1 % within 3 combined standard errors.
         let mut worst = (0.0f64, String::from("—"));
         for mode in m.modes.iter().filter(|mode| mode.exact >= 0.001) {
-            let inside: Vec<f64> = s
-                .x
-                .chunks_exact(dim)
-                .map(|x| f64::from(u8::from((mode.inside)(x))))
-                .collect();
+            let inside: Vec<f64> =
+                s.x.chunks_exact(dim)
+                    .map(|x| f64::from(u8::from((mode.inside)(x))))
+                    .collect();
             let share = w.expectation(&inside)?;
             let se = share.std_error.hypot(mode.exact_error);
             let off = if se > 0.0 {
