@@ -27,11 +27,14 @@ use boltzgen::rng::{stream, ChainRng};
 use boltzgen::train::{train_flow, train_flow_smc, LrSchedule, SmcConfig, TrainConfig};
 use rand::RngExt;
 
+/// Whether a configuration belongs to a mode.
+type Membership = Box<dyn Fn(&[f64]) -> bool>;
+
 /// A mode: which configurations belong to it, and its exact weight with the error of that
 /// weight (0 where it comes from quadrature, the Monte Carlo error where from exact samples).
 struct Mode {
     name: String,
-    inside: Box<dyn Fn(&[f64]) -> bool>,
+    inside: Membership,
     exact: f64,
     exact_error: f64,
 }
