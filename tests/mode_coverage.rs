@@ -9,6 +9,8 @@ use boltzgen::potentials::Potential;
 use boltzgen::reweight::ImportanceWeights;
 use boltzgen::train::{train_flow_smc, SmcConfig, TrainConfig};
 
+mod common;
+
 /// Mixture weights, means and the common standard deviation of the target's x-marginal.
 const WEIGHTS: [f64; 2] = [0.7, 0.3];
 const MEANS: [f64; 2] = [-3.0, 3.0];
@@ -220,5 +222,91 @@ fn smc_annealing_recovers_both_modes_with_their_weights() {
     assert!(
         (dz - WEIGHTS[0].ln()).abs() < 0.01,
         "log Ẑ − log Z = {dz} ± {dz_se}"
+    );
+}
+
+/// Data is a starting point, not the answer: the built-in double well trained by the default
+/// method from frames of its minor (right) well alone, through the CLI as a user would. The
+/// population starts from those frames, spreads at the hot end, and the ladder gives the
+/// major well its 96.7 % back: log Ẑ within 3 of its standard errors of the exact value
+/// (the flow fitted by maximum likelihood to the same frames is low by 3.4, tests/verdict.rs),
+/// and the chains and the weights agree with no warning.
+///
+/// Planted (2026-12-03): the ladder removed (`[train.smc] start_beta_fraction = 1.0`, the
+/// population never heated): one rung, flow ESS 1.4 %, log Ẑ 10.974 ± 0.060 (still within
+/// 3 se, its error bar is that wide) and a `split_rhat` warning, so the test fails at the
+/// warnings.
+#[test]
+fn the_default_recovers_a_well_the_data_misses() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write_right_well(dir.path());
+    let config = r#"
+seed = 3
+[system]
+potential = "double_well"
+beta = 1.0
+[data]
+trajectory = "right_well.xyz"
+[model]
+kind = "neural_spline"
+layers = 4
+hidden = [32, 32]
+[train]
+learning_rate = 3e-3
+[sample]
+chains = 16
+burn_in = 200
+steps = 2000
+[[sample.moves]]
+kind = "flow"
+weight = 1.0
+[[sample.moves]]
+kind = "random_walk"
+weight = 1.0
+step = 0.5
+[reweight]
+draws = 20000
+[analysis]
+cv = { kind = "coordinate", index = 0 }
+states = [{ name = "left", lower = -10.0, upper = -1.0 }, { name = "right", lower = 1.0, upper = 10.0 }]
+"#;
+    std::fs::write(dir.path().join("one_well.toml"), config).unwrap();
+    let o = common::boltzgen(
+        &["run", "one_well.toml", "-o", "out", "--threads", "2"],
+        dir.path(),
+    );
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(
+        out.contains("SMC annealing") && out.contains("starting from the training frames"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap())
+            .unwrap();
+    let r = &report["reweight"];
+    let (log_z, se, exact) = (
+        r["log_z"]["value"].as_f64().unwrap(),
+        r["log_z"]["std_error"].as_f64().unwrap(),
+        r["exact_log_z"].as_f64().unwrap(),
+    );
+    eprintln!(
+        "log Ẑ {log_z} ± {se} (exact {exact}); ESS {}",
+        r["ess_fraction"]
+    );
+    assert!(
+        (log_z - exact).abs() < 3.0 * se,
+        "{log_z} ± {se} vs {exact}"
+    );
+    assert_eq!(report["warnings"], serde_json::json!([]), "{err}");
+    assert!(
+        report["train"]["annealing"]["rungs"]
+            .as_array()
+            .unwrap()
+            .len()
+            > 1
     );
 }

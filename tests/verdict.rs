@@ -2,13 +2,10 @@
 //! says so in `WARNING` lines and in the reports' `warnings`, even where the importance ESS
 //! looks excellent; a good run (the built-in example) says nothing of the kind.
 
-use std::io::Write;
 use std::path::Path;
 
-use boltzgen::potentials::{DoubleWell2D, ExactSampler};
-
 mod common;
-use common::boltzgen;
+use common::{boltzgen, write_right_well};
 
 /// The built-in double well, with a flow fitted by maximum likelihood to frames of its minor
 /// (right) well alone: a flow that has collapsed onto one mode, planted. The exact weight of
@@ -51,22 +48,6 @@ bootstrap = 50
 cv = { kind = "coordinate", index = 0 }
 states = [{ name = "left", lower = -10.0, upper = -1.0 }, { name = "right", lower = 1.0, upper = 10.0 }]
 "#;
-
-/// 2000 exact draws of the double well's right well (x > 0), as an XYZ trajectory.
-fn write_right_well(dir: &Path) {
-    let dw = DoubleWell2D::default();
-    let x = dw
-        .sample_exact(1.0, 200_000, &mut boltzgen::rng::stream(11, 0))
-        .unwrap();
-    let mut out =
-        std::io::BufWriter::new(std::fs::File::create(dir.join("right_well.xyz")).unwrap());
-    let mut written = 0;
-    for p in x.chunks_exact(2).filter(|p| p[0] > 0.0).take(2000) {
-        writeln!(out, "1\nframe {written}\nX {} {} 0.0", p[0], p[1]).unwrap();
-        written += 1;
-    }
-    assert_eq!(written, 2000, "the right well holds 3.3 % of 200 000 draws");
-}
 
 /// Runs the collapsed config with `start` and returns (report.json, stdout, stderr).
 fn run_collapsed(dir: &Path, name: &str, start: &str) -> (serde_json::Value, String, String) {

@@ -127,3 +127,28 @@ pub fn boltzgen(args: &[&str], cwd: &Path) -> Output {
         .output()
         .expect("the boltzgen binary runs")
 }
+
+/// 2000 exact draws of the double well's right well (x > 0), as an XYZ trajectory.
+#[allow(dead_code)] // not every test file that includes this module uses it
+pub fn write_right_well(dir: &Path) {
+    let dw = boltzgen::potentials::DoubleWell2D::default();
+    let x = boltzgen::potentials::ExactSampler::sample_exact(
+        &dw,
+        1.0,
+        200_000,
+        &mut boltzgen::rng::stream(11, 0),
+    )
+    .unwrap();
+    let mut out =
+        std::io::BufWriter::new(std::fs::File::create(dir.join("right_well.xyz")).unwrap());
+    let mut written = 0;
+    for p in x.chunks_exact(2).filter(|p| p[0] > 0.0).take(2000) {
+        std::io::Write::write_fmt(
+            &mut out,
+            format_args!("1\nframe {written}\nX {} {} 0.0\n", p[0], p[1]),
+        )
+        .unwrap();
+        written += 1;
+    }
+    assert_eq!(written, 2000, "the right well holds 3.3 % of 200 000 draws");
+}
