@@ -33,6 +33,9 @@ pub const MAX_DISAGREEMENT: f64 = 4.0;
 /// the weights' tail is too heavy for either to be trusted.
 pub const MAX_ERROR_RATIO: f64 = 2.0;
 
+/// Probabilities this close count as equal when neither has an error bar.
+const ZERO_ERROR_TOLERANCE: f64 = 1e-9;
+
 /// One failed check of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Warning {
@@ -148,11 +151,11 @@ pub fn check_agreement(name: &str, chains: Probability, weights: Probability) ->
     let difference = (chains.value - weights.value).abs();
     let se = chains.std_error.hypot(weights.std_error);
     // Both error bars zero (every frame and every draw in the state, or none): they agree
-    // only if the values do.
+    // only if the values do, up to rounding (a weight of 1e-231 is no weight).
     let apart = if se > 0.0 {
         difference / se > MAX_DISAGREEMENT
     } else {
-        difference > 0.0
+        difference > ZERO_ERROR_TOLERANCE
     };
     apart.then(|| {
         Warning::new(
@@ -264,6 +267,9 @@ mod tests {
         assert!(check_agreement("s", p(0.50, 0.03), p(0.2999, 0.04)).is_some());
         assert!(check_agreement("s", p(1.0, 0.0), p(1.0, 0.0)).is_none());
         assert!(check_agreement("s", p(1.0, 0.0), p(0.9, 0.0)).is_some());
+        // No frame and a weight of 1e-231 (alanine dipeptide's αL under a flow that misses
+        // it): the same nothing, not "inf standard errors apart".
+        assert!(check_agreement("s", p(0.0, 0.0), p(2e-231, 0.0)).is_none());
         assert!(check_agreement("s", p(f64::NAN, 0.0), p(0.9, 0.0)).is_none());
     }
 

@@ -395,7 +395,7 @@ pub fn train(
                 );
             }
             progress.note(&format!(
-                "training by SMC annealing: {} particles from β = {:.4} to {}{}",
+                "training by SMC annealing: {} particles from β = {:.4e} to {:.4e}{}",
                 config.smc.particles_for(prep.system.potential.dim()),
                 config.beta * config.smc.start_beta_fraction,
                 config.beta,
