@@ -271,22 +271,15 @@ cv = { kind = "coordinate", index = 0 }
 states = [{ name = "left", lower = -10.0, upper = -1.0 }, { name = "right", lower = 1.0, upper = 10.0 }]
 "#;
     std::fs::write(dir.path().join("one_well.toml"), config).unwrap();
-    let o = common::boltzgen(
-        &["run", "one_well.toml", "-o", "out", "--threads", "2"],
+    let (report, out, err) = common::run_and_report(
         dir.path(),
+        &["one_well.toml", "-o", "out", "--threads", "2"],
+        "out",
     );
-    let (out, err) = (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    );
-    assert!(o.status.success(), "{out}\n{err}");
     assert!(
         out.contains("SMC annealing") && out.contains("starting from the training frames"),
         "{out}"
     );
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/report.json")).unwrap())
-            .unwrap();
     let r = &report["reweight"];
     let (log_z, se, exact) = (
         r["log_z"]["value"].as_f64().unwrap(),

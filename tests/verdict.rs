@@ -5,7 +5,7 @@
 use std::path::Path;
 
 mod common;
-use common::{boltzgen, write_right_well};
+use common::{run_and_report, write_right_well};
 
 /// The built-in double well, with a flow fitted by maximum likelihood to frames of its minor
 /// (right) well alone: a flow that has collapsed onto one mode, planted. The exact weight of
@@ -56,19 +56,8 @@ fn run_collapsed(dir: &Path, name: &str, start: &str) -> (serde_json::Value, Str
         COLLAPSED.replace("START", start),
     )
     .unwrap();
-    let o = boltzgen(
-        &["run", &format!("{name}.toml"), "-o", name, "--threads", "2"],
-        dir,
-    );
-    let (out, err) = (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    );
-    assert!(o.status.success(), "{out}\n{err}");
-    let report =
-        serde_json::from_str(&std::fs::read_to_string(dir.join(name).join("report.json")).unwrap())
-            .unwrap();
-    (report, out, err)
+    let config = format!("{name}.toml");
+    run_and_report(dir, &[&config, "-o", name, "--threads", "2"], name)
 }
 
 fn checks(report: &serde_json::Value) -> Vec<(String, String)> {
@@ -152,15 +141,7 @@ fn a_collapsed_flow_is_reported_loudly_though_its_ess_is_high() {
 #[test]
 fn the_built_in_example_has_nothing_to_warn_of() {
     let dir = tempfile::tempdir().unwrap();
-    let o = boltzgen(&["run", "-o", "dw", "--threads", "2"], dir.path());
-    let (out, err) = (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    );
-    assert!(o.status.success(), "{out}\n{err}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("dw/report.json")).unwrap())
-            .unwrap();
+    let (report, out, err) = run_and_report(dir.path(), &["-o", "dw", "--threads", "2"], "dw");
     // The premise, that this is a good run, on numbers the verdict does not use: log Ẑ
     // within 4 of its standard errors of the exact value.
     let r = &report["reweight"];

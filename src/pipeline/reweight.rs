@@ -305,27 +305,22 @@ pub fn reweight(
         let e = w.expectation(values)?;
         cv_mean = Some(Value::new(e.value, e.std_error));
         let states = &prep.config.analysis.states;
-        for state in states {
-            let inside: Vec<bool> = values
+        let member = |s: &crate::diagnostics::StateInterval| -> Vec<bool> {
+            values
                 .iter()
-                .map(|v| *v >= state.lower && *v <= state.upper)
-                .collect();
-            let indicator: Vec<f64> = inside.iter().map(|&b| f64::from(u8::from(b))).collect();
-            let p = w.expectation(&indicator)?;
+                .map(|v| *v >= s.lower && *v <= s.upper)
+                .collect()
+        };
+        for state in states {
+            let (probability, draws, effective_draws) = share(&w, &member(state))?;
             state_estimates.push(StateEstimate {
                 name: state.name.clone(),
-                probability: Value::new(p.value, p.std_error),
-                draws: inside.iter().filter(|&&i| i).count(),
-                effective_draws: w.ess_within(&inside)?,
+                probability,
+                draws,
+                effective_draws,
             });
         }
         if let Some(first) = states.first() {
-            let member = |s: &crate::diagnostics::StateInterval| -> Vec<bool> {
-                values
-                    .iter()
-                    .map(|v| *v >= s.lower && *v <= s.upper)
-                    .collect()
-            };
             let in_first = member(first);
             for other in &states[1..] {
                 let d = w.free_energy_difference(system.beta, &in_first, &member(other));
@@ -492,6 +487,18 @@ fn balanced_draws(
     Ok((thinned, report))
 }
 
+/// The weighted probability of the draws with `inside[i]`, their number and their Kish
+/// effective number.
+fn share(w: &ImportanceWeights, inside: &[bool]) -> Result<(Value, usize, f64)> {
+    let indicator: Vec<f64> = inside.iter().map(|&b| f64::from(u8::from(b))).collect();
+    let p = w.expectation(&indicator)?;
+    Ok((
+        Value::new(p.value, p.std_error),
+        inside.iter().filter(|&&i| i).count(),
+        w.ess_within(inside)?,
+    ))
+}
+
 /// Importance-sampling estimates of the regions' probabilities and free energies.
 fn region_estimates(
     w: &ImportanceWeights,
@@ -510,18 +517,17 @@ fn region_estimates(
         .iter()
         .map(|r| {
             let inside = member(r);
-            let indicator: Vec<f64> = inside.iter().map(|&b| f64::from(u8::from(b))).collect();
-            let p = w.expectation(&indicator)?;
+            let (probability, draws, effective_draws) = share(w, &inside)?;
             let delta_f = match w.free_energy_difference(beta, &in_first, &inside) {
                 Ok(d) => Value::new(d.value, d.std_error),
                 Err(_) => Value::new(f64::NAN, f64::NAN),
             };
             Ok(RegionEstimate {
                 name: r.name.clone(),
-                probability: Value::new(p.value, p.std_error),
+                probability,
                 delta_f,
-                draws: inside.iter().filter(|&&i| i).count(),
-                effective_draws: w.ess_within(&inside)?,
+                draws,
+                effective_draws,
             })
         })
         .collect()

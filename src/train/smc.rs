@@ -39,6 +39,7 @@ use boltzgen_potentials::Potential;
 use super::{train_flow, LrSchedule, TrainConfig, TrainReport};
 use crate::error::{Error, Result};
 use crate::generator::{Flow, Generator};
+use crate::reweight::ImportanceWeights;
 use crate::rng::{auxiliary_stream, auxiliary_streams, ChainRng, Purpose};
 
 /// The knobs of [`train_flow_smc`]; every one has a default that needs no tuning per system.
@@ -250,50 +251,28 @@ impl Population {
         Ok(accepted)
     }
 
-    /// Systematic resampling with the (unnormalised, log) weights.
-    fn resample(&mut self, log_w: &[f64], rng: &mut ChainRng) {
-        let n = self.len();
-        let max = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let w: Vec<f64> = log_w.iter().map(|l| (l - max).exp()).collect();
-        let total: f64 = w.iter().sum();
-        let offset: f64 = rng.random();
-        let (mut x, mut u) = (Vec::with_capacity(self.x.len()), Vec::with_capacity(n));
-        let mut cumulative = 0.0;
-        let mut i = 0;
-        for k in 0..n {
-            let target = (k as f64 + offset) / n as f64 * total;
-            while i + 1 < n && cumulative + w[i] < target {
-                cumulative += w[i];
-                i += 1;
-            }
-            x.extend_from_slice(&self.x[i * self.dim..(i + 1) * self.dim]);
-            u.push(self.u[i]);
-        }
-        self.x = x;
-        self.u = u;
+    /// Systematic resampling by `weights` (one per particle).
+    fn resample(&mut self, weights: &ImportanceWeights, rng: &mut ChainRng) {
+        let picked = weights.systematic_resample(self.len(), rng);
+        self.x = picked
+            .iter()
+            .flat_map(|&i| &self.x[i * self.dim..(i + 1) * self.dim])
+            .copied()
+            .collect();
+        self.u = picked.iter().map(|&i| self.u[i]).collect();
     }
 }
 
-/// Kish ESS fraction of the weights `exp(log_w)`.
-fn ess_fraction(log_w: &[f64]) -> f64 {
-    let max = log_w.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    if !max.is_finite() {
-        return 0.0;
-    }
-    let (s, s2) = log_w.iter().fold((0.0, 0.0), |(s, s2), l| {
-        let w = (l - max).exp();
-        (s + w, s2 + w * w)
-    });
-    s * s / s2 / log_w.len() as f64
+/// The weights `exp(−Δβ U)` of a population (infinite energies weigh 0).
+fn tempering_weights(energies: &[f64], delta_beta: f64) -> Result<ImportanceWeights> {
+    ImportanceWeights::new(delta_beta, energies, &vec![0.0; energies.len()])
 }
 
 /// The next rung: the largest β′ ≤ `target` whose incremental weights `exp(−(β′ − β) U)`
 /// keep a Kish ESS fraction of at least `threshold` (bisection on β′ − β).
 fn next_beta(energies: &[f64], beta: f64, target: f64, threshold: f64) -> f64 {
-    let ess_at = |b: f64| -> f64 {
-        let log_w: Vec<f64> = energies.iter().map(|u| -(b - beta) * u).collect();
-        ess_fraction(&log_w)
-    };
+    let ess_at =
+        |b: f64| -> f64 { tempering_weights(energies, b - beta).map_or(0.0, |w| w.ess_fraction()) };
     if ess_at(target) >= threshold {
         return target;
     }
@@ -369,18 +348,8 @@ pub fn train_flow_smc(
             message: "no starting configuration has a finite energy".into(),
         });
     }
-    let log_w: Vec<f64> = population
-        .u
-        .iter()
-        .map(|u| {
-            if u.is_finite() {
-                0.0
-            } else {
-                f64::NEG_INFINITY
-            }
-        })
-        .collect();
-    population.resample(&log_w, &mut rng);
+    let finite = tempering_weights(&population.u, 0.0)?;
+    population.resample(&finite, &mut rng);
 
     let mut report = TrainReport {
         steps: 0,
@@ -486,9 +455,9 @@ pub fn train_flow_smc(
         }
         // Climb: reweight to the next β, resample.
         let next = next_beta(&population.u, beta, target, smc.ess_threshold);
-        let log_w: Vec<f64> = population.u.iter().map(|u| -(next - beta) * u).collect();
-        climb_ess = ess_fraction(&log_w);
-        population.resample(&log_w, &mut rng);
+        let climb = tempering_weights(&population.u, next - beta)?;
+        climb_ess = climb.ess_fraction();
+        population.resample(&climb, &mut rng);
         beta = next;
     }
 
@@ -496,19 +465,8 @@ pub fn train_flow_smc(
     let draws = flow.sample(n, &mut rng)?;
     let u = crate::mcmc::moves::energies_or_nan(potential, &draws.x);
     evaluations += n as u64;
-    let log_w: Vec<f64> = u
-        .iter()
-        .zip(&draws.log_q)
-        .map(|(u, q)| {
-            let l = -target * u - q;
-            if l.is_nan() {
-                f64::NEG_INFINITY
-            } else {
-                l
-            }
-        })
-        .collect();
-    let final_ess_fraction = ess_fraction(&log_w);
+    let final_ess_fraction =
+        ImportanceWeights::new(target, &u, &draws.log_q).map_or(0.0, |w| w.ess_fraction());
     let ladder = SmcReport {
         rungs,
         energy_evaluations: evaluations,
@@ -527,8 +485,8 @@ mod tests {
         let u: Vec<f64> = (0..1000).map(|i| (i as f64 / 100.0).powi(2)).collect();
         let b = next_beta(&u, 0.1, 10.0, 0.5);
         assert!(b > 0.1 && b < 10.0);
-        let log_w: Vec<f64> = u.iter().map(|e| -(b - 0.1) * e).collect();
-        assert!((ess_fraction(&log_w) - 0.5).abs() < 1e-6);
+        let ess = tempering_weights(&u, b - 0.1).unwrap().ess_fraction();
+        assert!((ess - 0.5).abs() < 1e-6);
         // Equal energies: the target is one step away.
         assert_eq!(next_beta(&[1.0; 10], 0.1, 10.0, 0.5), 10.0);
     }
@@ -547,18 +505,24 @@ mod tests {
             u: vec![0.0; 1000],
             streams: Vec::new(),
         };
-        let log_w: Vec<f64> = (0..1000)
-            .map(|i| [0.1f64, 0.2, 0.3, 0.4][i / 250].ln())
+        // Weights exp(−U) = 0.1, 0.2, 0.3, 0.4 by block.
+        let u: Vec<f64> = (0..1000)
+            .map(|i| -[0.1f64, 0.2, 0.3, 0.4][i / 250].ln())
             .collect();
-        big.resample(&log_w, &mut crate::rng::stream(1, 0));
+        big.resample(
+            &tempering_weights(&u, 1.0).unwrap(),
+            &mut crate::rng::stream(1, 0),
+        );
         for (k, share) in [0.1, 0.2, 0.3, 0.4].iter().enumerate() {
             let count = big.x.iter().filter(|&&v| v == k as f64).count();
             // Systematic resampling: the copies of a contiguous block of particles are within
             // 1 of N times its weight (of interleaved ones they need not be: the grid aliases).
             assert!((count as f64 - 1000.0 * share).abs() <= 1.0, "{k}: {count}");
         }
+        // Only particle 1 has a finite energy.
+        let inf = f64::INFINITY;
         p.resample(
-            &[f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY, f64::NEG_INFINITY],
+            &tempering_weights(&[inf, 0.0, inf, inf], 1.0).unwrap(),
             &mut crate::rng::stream(1, 0),
         );
         assert_eq!(p.x, vec![1.0; 4]);

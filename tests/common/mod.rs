@@ -152,3 +152,26 @@ pub fn write_right_well(dir: &Path) {
     }
     assert_eq!(written, 2000, "the right well holds 3.3 % of 200 000 draws");
 }
+
+/// Runs `boltzgen run` with `args` (after `run`) in `dir`, expects success, and returns the
+/// run directory `run_dir`'s `report.json` with stdout and stderr.
+#[allow(dead_code)] // not every test file that includes this module uses it
+pub fn run_and_report(
+    dir: &Path,
+    args: &[&str],
+    run_dir: &str,
+) -> (serde_json::Value, String, String) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    let o = boltzgen(&all, dir);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert!(o.status.success(), "{out}\n{err}");
+    let report = serde_json::from_str(
+        &std::fs::read_to_string(dir.join(run_dir).join("report.json")).unwrap(),
+    )
+    .unwrap();
+    (report, out, err)
+}
