@@ -53,6 +53,8 @@ pub enum Purpose {
     Annealing = 8,
     /// Annealing training: one stream per particle of the population.
     AnnealingParticles = 9,
+    /// Replica exchange: the uniforms of swap decisions.
+    ReplicaSwaps = 10,
 }
 
 /// A stream for work outside the chains (starting points, reweighting draws, bootstrap),

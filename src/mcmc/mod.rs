@@ -8,10 +8,12 @@
 //! - [`sampler`]: many chains in parallel: scheduling (blocks, batched learned moves,
 //!   threads, streams) and checkpoints that resume bit for bit;
 //! - [`adapt`]: burn-in step-size adaptation;
+//! - [`exchange`]: replica exchange (parallel tempering) between a ladder of temperatures;
 //! - [`relax`]: cooling hot training frames to the target temperature with local moves.
 
 pub mod accept;
 pub mod adapt;
+pub mod exchange;
 pub mod kernel;
 pub mod moves;
 pub mod relax;
@@ -20,6 +22,7 @@ pub mod state;
 
 pub use accept::{accept, log_acceptance};
 pub use adapt::StepAdapter;
+pub use exchange::{ExchangeConfig, ExchangeReport, PairReport, RungReport};
 pub use kernel::{decide, run_chain, Decision, MoveStats};
 pub use moves::{
     vae_log_hastings, Batch, ExtendedLatent, FlowIndependence, LatentWalk, Learned, Mala, Move,

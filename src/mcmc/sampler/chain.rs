@@ -39,7 +39,9 @@ pub(super) struct Chain {
 
 /// What every chain needs to know to move, shared read-only across threads.
 pub(super) struct Context<'p> {
-    pub(super) target: Target<'p>,
+    pub(super) potential: &'p dyn boltzgen_potentials::Potential,
+    /// β per rung (one rung without replica exchange).
+    pub(super) betas: &'p [f64],
     pub(super) config: &'p SamplerConfig,
     pub(super) cumulative_weights: &'p [f64],
     /// Per move of the mixture: the move itself when each chain proposes it on its own
@@ -89,14 +91,21 @@ impl Chain {
     }
 
     /// Finishes a served batched move, then makes per-chain moves until the block ends at
-    /// `end` or a batched move is picked (which leaves the chain `pending`).
+    /// `end` or a batched move is picked (which leaves the chain `pending`). The chain is
+    /// rung `rung` of its ladder (0, the target, without replica exchange): it moves at that
+    /// rung's β and records samples only at the target's.
     pub(super) fn advance(
         &mut self,
         served: Option<Proposed>,
         end: usize,
+        rung: usize,
         ctx: &Context,
     ) -> Result<()> {
-        let potential = ctx.target.potential;
+        let potential = ctx.potential;
+        let target = Target {
+            potential,
+            beta: ctx.betas[rung],
+        };
         if let Some(proposed) = served {
             let k = self.pending.take().ok_or_else(|| Error::InvalidArgument {
                 name: "sampler".into(),
@@ -104,7 +113,7 @@ impl Chain {
             })?;
             let (energy, evaluated) = proposal_energy(&proposed, potential);
             self.evaluations += u64::from(evaluated);
-            self.conclude(k, proposed, energy, ctx);
+            self.conclude(k, proposed, energy, target.beta, rung == 0, ctx);
         }
         while self.t < end {
             let k = self.pick(ctx.cumulative_weights);
@@ -114,26 +123,29 @@ impl Chain {
             };
             let step = self.step_of(k);
             let spare = std::mem::take(&mut self.spare);
-            let proposed = m.propose(&mut self.state, step, &ctx.target, &mut self.rng, spare)?;
+            let proposed = m.propose(&mut self.state, step, &target, &mut self.rng, spare)?;
             // One evaluation per local step, whether the move made it (MALA) or the kernel.
             self.evaluations += 1;
             let (energy, _) = proposal_energy(&proposed, potential);
-            self.conclude(k, proposed, energy, ctx);
+            self.conclude(k, proposed, energy, target.beta, rung == 0, ctx);
         }
         Ok(())
     }
 
-    /// The accept/reject decision of step `t` for move `k`, then adaptation and recording.
-    fn conclude(&mut self, k: usize, proposed: Proposed, energy: f64, ctx: &Context) {
+    /// The accept/reject decision of step `t` for move `k` at `beta`, then adaptation and
+    /// (when `records`) recording.
+    fn conclude(
+        &mut self,
+        k: usize,
+        proposed: Proposed,
+        energy: f64,
+        beta: f64,
+        records: bool,
+        ctx: &Context,
+    ) {
         let config = ctx.config;
         let burning_in = self.t < config.burn_in;
-        let (decision, spare) = decide(
-            &mut self.state,
-            proposed,
-            energy,
-            config.beta,
-            &mut self.rng,
-        );
+        let (decision, spare) = decide(&mut self.state, proposed, energy, beta, &mut self.rng);
         self.spare = spare;
         let counts = if burning_in {
             &mut self.burn_in_counts[k]
@@ -148,7 +160,7 @@ impl Chain {
                 adapter.update(decision.log_alpha);
             }
         }
-        if !burning_in {
+        if !burning_in && records {
             // A countdown rather than a modulo: this runs every step of every chain.
             self.until_record -= 1;
             if self.until_record == 0 {

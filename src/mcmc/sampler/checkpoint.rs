@@ -97,7 +97,7 @@ impl Sampler {
                 sampler.config.steps
             )));
         }
-        if sampler.dim != potential.dim() || sampler.chains.len() != config.chains {
+        if sampler.dim != potential.dim() || sampler.chains.len() != config.all_chains() {
             return Err(bad(format!(
                 "written for a system of {} coordinates and {} chains",
                 sampler.dim,

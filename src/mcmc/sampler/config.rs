@@ -3,13 +3,15 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::mcmc::exchange::ExchangeConfig;
 use crate::mcmc::moves::MoveSpec;
 
 /// What a sampling run does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SamplerConfig {
-    /// Number of chains.
+    /// Number of chains; with replica exchange, of independent ladders (each of
+    /// `exchange.betas.len()` chains, only the target rung's recorded).
     pub chains: usize,
     /// Inverse temperature β of the target exp(−βU).
     pub beta: f64,
@@ -27,6 +29,10 @@ pub struct SamplerConfig {
     pub sync_interval: usize,
     /// The mixture of moves.
     pub moves: Vec<MoveSpec>,
+    /// Replica exchange between a ladder of temperatures, every rung running `moves`
+    /// (see [`crate::mcmc::exchange`]); `None` samples the target alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<ExchangeConfig>,
 }
 
 impl SamplerConfig {
@@ -43,6 +49,7 @@ impl SamplerConfig {
             buffer: 1024,
             sync_interval: 100,
             moves,
+            exchange: None,
         }
     }
 
@@ -72,7 +79,20 @@ impl SamplerConfig {
         for (i, m) in self.moves.iter().enumerate() {
             m.validate(i, dim)?;
         }
+        if let Some(x) = &self.exchange {
+            x.validate(self.beta, self.sync_interval)?;
+        }
         Ok(())
+    }
+
+    /// Rungs per ladder: 1 without replica exchange.
+    pub fn rungs(&self) -> usize {
+        self.exchange.as_ref().map_or(1, ExchangeConfig::rungs)
+    }
+
+    /// Chains the sampler runs: `chains` times the rungs of a ladder.
+    pub fn all_chains(&self) -> usize {
+        self.chains * self.rungs()
     }
 
     /// Burn-in plus production steps.

@@ -44,6 +44,7 @@ use observer::AfterBlock;
 pub use observer::{BlockEnd, SamplerObserver};
 pub use report::{ChainRun, MoveCounts, MoveReport, SampleRun};
 
+use super::exchange::Exchange;
 use super::moves::{Learned, Proposed, Scheduled, Target};
 use super::state::ChainState;
 use crate::error::{Error, Result};
@@ -91,11 +92,16 @@ pub struct Sampler {
     /// last run.
     #[serde(default)]
     move_names: Vec<String>,
+    /// Replica exchange's ladder, swap stream and counts, when the config asks for it.
+    #[serde(default)]
+    exchange: Option<Exchange>,
 }
 
 impl Sampler {
-    /// Chains starting from `initial`: one configuration for all chains, or one per chain
-    /// (`[chains × dim]`).
+    /// Chains starting from `initial`: one configuration for all chains, one per chain
+    /// (`[chains × dim]`; with replica exchange, one per ladder, for all its rungs), or, with
+    /// replica exchange, one per chain of every ladder (`[chains × rungs × dim]`, ladder by
+    /// ladder).
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for a bad config or an infinite starting energy,
@@ -104,11 +110,12 @@ impl Sampler {
     pub fn new(config: SamplerConfig, potential: &dyn Potential, initial: &[f64]) -> Result<Self> {
         let dim = potential.dim();
         config.validate(dim)?;
-        let n = config.chains;
-        if initial.len() != dim && initial.len() != n * dim {
+        let n = config.all_chains();
+        let (ladders, rungs) = (config.chains, config.rungs());
+        if ![dim, ladders * dim, n * dim].contains(&initial.len()) {
             return Err(Error::Dimension {
                 what: "initial configurations (one, or one per chain)".into(),
-                expected: n * dim,
+                expected: ladders * dim,
                 got: initial.len(),
             });
         }
@@ -116,8 +123,11 @@ impl Sampler {
             .map(|c| {
                 let x = if initial.len() == dim {
                     initial.to_vec()
-                } else {
+                } else if initial.len() == n * dim {
                     initial[c * dim..(c + 1) * dim].to_vec()
+                } else {
+                    let l = c / rungs;
+                    initial[l * dim..(l + 1) * dim].to_vec()
                 };
                 let state = ChainState::new(x, potential)?;
                 Ok(Chain::new(state, stream(config.seed, c as u64), &config))
@@ -125,6 +135,10 @@ impl Sampler {
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             generator_rng: stream(config.seed, n as u64),
+            exchange: config
+                .exchange
+                .as_ref()
+                .map(|x| Exchange::new(x, ladders, config.seed)),
             move_memory: vec![ByteBuf::new(); config.moves.len()],
             config,
             dim,
@@ -356,9 +370,58 @@ impl Sampler {
         Ok(())
     }
 
+    /// Runs every chain to the next block end, with swap rounds at every multiple of the
+    /// swap interval on the way when exchanging replicas.
     fn run_block(&mut self, potential: &dyn Potential, moves: &mut [Scheduled]) -> Result<()> {
         let end = ((self.step / self.config.sync_interval + 1) * self.config.sync_interval)
             .min(self.config.total_steps());
+        while self.step < end {
+            let segment_end = match &self.exchange {
+                Some(x) => ((self.step / x.swap_interval() + 1) * x.swap_interval()).min(end),
+                None => end,
+            };
+            self.run_segment(potential, moves, segment_end)?;
+            self.step = segment_end;
+            if self
+                .exchange
+                .as_ref()
+                .is_some_and(|x| segment_end % x.swap_interval() == 0)
+            {
+                self.swap_round();
+            }
+        }
+        Ok(())
+    }
+
+    /// β of every rung now (the target's alone without replica exchange).
+    fn betas(&self) -> Vec<f64> {
+        match &self.exchange {
+            Some(x) => x.betas().to_vec(),
+            None => vec![self.config.beta],
+        }
+    }
+
+    /// One round of replica swaps between the chains' configurations; a round after burn-in
+    /// is a production round (and the ladder is frozen from then on).
+    fn swap_round(&mut self) {
+        let Some(exchange) = &mut self.exchange else {
+            return;
+        };
+        let energy: Vec<f64> = self.chains.iter().map(|c| c.state.energy).collect();
+        let production = self.step >= self.config.burn_in;
+        for (a, b) in exchange.round(&energy, production) {
+            let (low, high) = self.chains.split_at_mut(b);
+            std::mem::swap(&mut low[a].state, &mut high[0].state);
+        }
+    }
+
+    /// Runs every chain to step `end`: per-chain moves in parallel, batched ones served.
+    fn run_segment(
+        &mut self,
+        potential: &dyn Potential,
+        moves: &mut [Scheduled],
+        end: usize,
+    ) -> Result<()> {
         let mut cumulative_weights = Vec::with_capacity(self.config.moves.len());
         let mut acc = 0.0;
         for m in &self.config.moves {
@@ -366,15 +429,14 @@ impl Sampler {
             cumulative_weights.push(acc);
         }
         let config = self.config.clone();
-        let target = Target {
-            potential,
-            beta: config.beta,
-        };
+        let betas = self.betas();
+        let rungs = betas.len();
         let mut served: Vec<Option<Proposed>> = vec![None; self.chains.len()];
         loop {
             {
                 let ctx = Context {
-                    target,
+                    potential,
+                    betas: &betas,
                     config: &config,
                     cumulative_weights: &cumulative_weights,
                     per_chain: moves
@@ -388,50 +450,63 @@ impl Sampler {
                 self.chains
                     .par_iter_mut()
                     .zip(served.par_drain(..))
-                    .try_for_each(|(chain, s)| chain.advance(s, end, &ctx))?;
+                    .enumerate()
+                    .try_for_each(|(c, (chain, s))| chain.advance(s, end, c % rungs, &ctx))?;
             }
             if self.chains.iter().all(|c| c.pending.is_none()) {
                 break;
             }
-            served = self.serve(&target, moves)?;
+            served = self.serve(potential, &betas, moves)?;
         }
-        self.step = end;
         Ok(())
     }
 
     /// Serves every waiting chain its batched proposal: move by move in the order of the
-    /// mixture, each move's waiting chains in chain order, in one call.
-    fn serve(&mut self, target: &Target, moves: &mut [Scheduled]) -> Result<Vec<Option<Proposed>>> {
+    /// mixture, rung by rung (each at its own β; one rung without replica exchange), each
+    /// move's waiting chains of a rung in chain order, in one call.
+    fn serve(
+        &mut self,
+        potential: &dyn Potential,
+        betas: &[f64],
+        moves: &mut [Scheduled],
+    ) -> Result<Vec<Option<Proposed>>> {
         let mut out: Vec<Option<Proposed>> = vec![None; self.chains.len()];
+        let rungs = betas.len();
         for (k, m) in moves.iter_mut().enumerate() {
             let Scheduled::Batched(m) = m else { continue };
-            let waiting: Vec<usize> = (0..self.chains.len())
-                .filter(|&c| self.chains[c].pending == Some(k))
-                .collect();
-            if waiting.is_empty() {
-                continue;
-            }
-            let steps: Vec<f64> = waiting.iter().map(|&c| self.chains[c].step_of(k)).collect();
-            let mut states: Vec<&mut ChainState> = self
-                .chains
-                .iter_mut()
-                .filter(|c| c.pending == Some(k))
-                .map(|c| &mut c.state)
-                .collect();
-            let batch = m.propose_batch(&mut states, &steps, target, &mut self.generator_rng)?;
-            if batch.proposals.len() != waiting.len() {
-                return Err(Error::InvalidArgument {
-                    name: m.name().into(),
-                    message: format!(
-                        "returned {} proposals for {} chains",
-                        batch.proposals.len(),
-                        waiting.len()
-                    ),
-                });
-            }
-            self.learned_evaluations += batch.evaluations;
-            for (c, p) in waiting.into_iter().zip(batch.proposals) {
-                out[c] = Some(p);
+            for (rung, &beta) in betas.iter().enumerate() {
+                let waits = |c: usize, chain: &Chain| c % rungs == rung && chain.pending == Some(k);
+                let waiting: Vec<usize> = (0..self.chains.len())
+                    .filter(|&c| waits(c, &self.chains[c]))
+                    .collect();
+                if waiting.is_empty() {
+                    continue;
+                }
+                let steps: Vec<f64> = waiting.iter().map(|&c| self.chains[c].step_of(k)).collect();
+                let mut states: Vec<&mut ChainState> = self
+                    .chains
+                    .iter_mut()
+                    .enumerate()
+                    .filter(|(c, chain)| waits(*c, chain))
+                    .map(|(_, chain)| &mut chain.state)
+                    .collect();
+                let target = Target { potential, beta };
+                let batch =
+                    m.propose_batch(&mut states, &steps, &target, &mut self.generator_rng)?;
+                if batch.proposals.len() != waiting.len() {
+                    return Err(Error::InvalidArgument {
+                        name: m.name().into(),
+                        message: format!(
+                            "returned {} proposals for {} chains",
+                            batch.proposals.len(),
+                            waiting.len()
+                        ),
+                    });
+                }
+                self.learned_evaluations += batch.evaluations;
+                for (c, p) in waiting.into_iter().zip(batch.proposals) {
+                    out[c] = Some(p);
+                }
             }
         }
         Ok(out)
@@ -440,9 +515,13 @@ impl Sampler {
     /// Takes the samples recorded since the last call (per chain: configurations `[n × dim]`
     /// and their energies), leaving none in memory: how long runs stream to disk.
     /// [`Sampler::report`] afterwards holds only what was recorded since.
+    /// With replica exchange, only the target rung's chains record samples: one entry per
+    /// ladder.
     pub fn drain_samples(&mut self) -> Vec<(Vec<f64>, Vec<f64>)> {
+        let rungs = self.config.rungs();
         self.chains
             .iter_mut()
+            .step_by(rungs)
             .map(|c| {
                 (
                     std::mem::take(&mut c.samples),

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::chain::Chain;
 use super::Sampler;
 use crate::mcmc::adapt::StepAdapter;
+use crate::mcmc::exchange::{ExchangeReport, RungReport};
 
 /// Counts of one move in one chain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,15 +70,18 @@ pub struct SampleRun {
     pub steps_done: usize,
     /// Steps `0..adaptive_steps` adapted step sizes; later steps used frozen ones.
     pub adaptive_steps: usize,
-    /// Per move of the mixture.
+    /// Per move of the mixture (with replica exchange, over the target rung's chains).
     pub moves: Vec<MoveReport>,
-    /// Per chain.
+    /// Per chain (with replica exchange, the target rung's chain of every ladder).
     pub chains: Vec<ChainRun>,
     /// Every evaluation of U, including learned draws that were buffered but never used.
     pub energy_evaluations: u64,
     /// Times cached generator terms were dropped because the generators changed (a resume
     /// with another model); 0 in an ordinary run.
     pub generator_changes: u32,
+    /// Replica exchange's ladder, swaps and round trips, when there was replica exchange.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<ExchangeReport>,
 }
 
 impl SampleRun {
@@ -91,21 +95,56 @@ impl SampleRun {
     }
 }
 
+/// The median of the chains' step sizes of move `k` (`None` for a move without one).
+fn median_step<'c>(chains: impl Iterator<Item = &'c Chain>, k: usize) -> Option<f64> {
+    let mut v: Vec<f64> = chains
+        .filter_map(|c| c.steps[k].as_ref().map(StepAdapter::step))
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
 impl Sampler {
-    /// The samples, energies, acceptance counts and adaptation of the run so far.
+    /// The samples, energies, acceptance counts and adaptation of the run so far. With
+    /// replica exchange, `chains` and `moves` are the target rung's, and `exchange` holds the
+    /// other rungs' moves and the swaps.
     pub fn report(&self) -> SampleRun {
         let moves = self.config.moves.len();
-        let sum = |get: fn(&Chain) -> &Vec<MoveCounts>| {
+        let rungs = self.config.rungs();
+        let of_rung = |rung: usize| {
+            self.chains
+                .iter()
+                .enumerate()
+                .filter(move |(c, _)| c % rungs == rung)
+                .map(|(_, chain)| chain)
+        };
+        let sum = |rung: usize, get: fn(&Chain) -> &Vec<MoveCounts>| {
             let mut total = vec![MoveCounts::default(); moves];
-            for c in &self.chains {
+            for c in of_rung(rung) {
                 for (t, m) in total.iter_mut().zip(get(c)) {
                     t.add(m);
                 }
             }
             total
         };
-        let burn_in = sum(|c| &c.burn_in_counts);
-        let production = sum(|c| &c.production_counts);
+        let burn_in = sum(0, |c| &c.burn_in_counts);
+        let production = sum(0, |c| &c.production_counts);
+        let exchange = self.exchange.as_ref().map(|x| {
+            let per_rung = x
+                .betas()
+                .iter()
+                .enumerate()
+                .map(|(rung, &beta)| RungReport {
+                    beta,
+                    acceptance: sum(rung, |c| &c.production_counts)
+                        .iter()
+                        .map(MoveCounts::acceptance_rate)
+                        .collect(),
+                    step_sizes: (0..moves).map(|k| median_step(of_rung(rung), k)).collect(),
+                })
+                .collect();
+            x.report(per_rung)
+        });
         SampleRun {
             dim: self.dim,
             beta: self.config.beta,
@@ -127,9 +166,7 @@ impl Sampler {
                     production: production[k],
                 })
                 .collect(),
-            chains: self
-                .chains
-                .iter()
+            chains: of_rung(0)
                 .map(|c| ChainRun {
                     samples: c.samples.clone(),
                     energies: c.energies.clone(),
@@ -145,6 +182,7 @@ impl Sampler {
             energy_evaluations: self.learned_evaluations
                 + self.chains.iter().map(|c| c.evaluations).sum::<u64>(),
             generator_changes: self.generator_changes,
+            exchange,
         }
     }
 }
