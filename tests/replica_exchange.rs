@@ -238,3 +238,83 @@ fn replica_exchange_resumes_and_ignores_thread_count_bit_for_bit() {
     let e = Sampler::resume(&path, &other, &u).unwrap_err().to_string();
     assert!(e.contains("exchange.ckpt"), "{e}");
 }
+
+/// The barrier test through the command line, as a user writes it: `[sample.replica_exchange]`
+/// with a geometric ladder in the system's units; the report's right-well probability (the
+/// chains' τ-based error) against quadrature, no warnings, and a run stopped and resumed
+/// with more steps writes exactly the files of the uninterrupted run.
+#[test]
+fn the_cli_runs_replica_exchange_and_resumes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let config = r#"
+seed = 4
+[system]
+potential = "double_well"
+parameters = { a = 1.0, b = 6.0, c = 0.3, d = 1.0 }
+beta = 2.0
+[sample]
+chains = 8
+burn_in = 10000
+steps = STEPS
+thin = 5
+start = [1.7, 0.0]
+[[sample.moves]]
+kind = "random_walk"
+weight = 1.0
+step = 0.5
+target_acceptance = 0.4
+[sample.replica_exchange]
+replicas = 6
+max_temperature = 4.0     # 1/β = 0.5 at the target: 8 times hotter
+[analysis]
+cv = { kind = "coordinate", index = 0 }
+states = [{ name = "left", lower = -10.0, upper = -1.0 }, { name = "right", lower = 0.0, upper = 10.0 }]
+"#;
+    std::fs::write(d.join("short.toml"), config.replace("STEPS", "20000")).unwrap();
+    std::fs::write(d.join("long.toml"), config.replace("STEPS", "60000")).unwrap();
+    let o = common::boltzgen(&["sample", "long.toml", "-o", "whole"], d);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        out.contains("replica exchange: 8 ladders × 6 rungs (T = 0.5,"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("whole/sample_report.json")).unwrap())
+            .unwrap();
+    let x = &report["replica_exchange"];
+    assert_eq!(x["temperatures"].as_array().unwrap().len(), 6);
+    assert!((x["temperatures"][5].as_f64().unwrap() - 4.0).abs() < 1e-12);
+    assert!(x["round_trips"].as_array().unwrap().len() == 48);
+    assert_eq!(report["warnings"], serde_json::json!([]), "{err}");
+    let right = &report["states"][1]["probability"];
+    let exact = DoubleWell2D::new(1.0, 6.0, 0.3, 1.0)
+        .unwrap()
+        .x_probability(0.0, f64::INFINITY, 2.0)
+        .unwrap();
+    check(
+        "P(right) from the CLI",
+        (
+            right["mean"].as_f64().unwrap(),
+            right["std_error"].as_f64().unwrap(),
+        ),
+        exact,
+    );
+
+    let o = common::boltzgen(&["sample", "short.toml", "-o", "stopped", "-q"], d);
+    assert!(o.status.success());
+    let o = common::boltzgen(
+        &["sample", "long.toml", "-o", "stopped", "--resume", "-q"],
+        d,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["samples.csv", "samples.xyz"] {
+        let a = std::fs::read(d.join("stopped").join(f)).unwrap();
+        let b = std::fs::read(d.join("whole").join(f)).unwrap();
+        assert!(a == b, "{f} differs after resuming");
+    }
+}

@@ -428,6 +428,25 @@ fn finish(
         if let Some(t) = &s.transitions {
             println!("            {} transitions between states", t.total);
         }
+        if let Some(x) = &s.replica_exchange {
+            let temperatures: Vec<String> =
+                x.temperatures.iter().map(|t| fmt(Some(*t), 1)).collect();
+            let swaps: Vec<String> = x
+                .report
+                .pairs
+                .iter()
+                .map(|p| fmt(p.acceptance, 2))
+                .collect();
+            println!(
+                "            replica exchange: {} ladders × {} rungs (T = {}{}), swap acceptance {}, {} round trips",
+                x.report.ladders,
+                x.temperatures.len(),
+                temperatures.join(", "),
+                if x.report.tuned { ", tuned" } else { "" },
+                swaps.join(", "),
+                x.report.total_round_trips()
+            );
+        }
         for r in &s.regions {
             let p = r.probability.as_ref();
             println!(

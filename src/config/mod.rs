@@ -11,6 +11,7 @@
 
 mod analysis;
 mod data;
+mod exchange;
 mod model;
 mod reweight;
 mod sample;
@@ -29,6 +30,7 @@ pub(crate) use analysis::in_interval;
 pub use analysis::{AnalysisConfig, CollectiveVariable, ProfileConfig, Region};
 pub(crate) use data::FrameSelection;
 pub use data::{DataConfig, FrameRanges, KeepSpec, OversampleSpec, RelaxSpec, Trajectories};
+pub use exchange::ReplicaExchangeConfig;
 pub use model::{Coordinates, ModelConfig, ModelKind};
 pub use reweight::{BalanceConfig, ReweightConfig};
 pub use sample::SampleConfig;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::BalanceConfig;
+use super::{BalanceConfig, ReplicaExchangeConfig};
 use super::{Check, RunConfig};
 use crate::error::{Error, Result};
 use crate::mcmc::MoveSpec;
@@ -43,6 +43,10 @@ pub struct SampleConfig {
     /// [`crate::reweight::balance::ThinnedGenerator`]).
     #[serde(default)]
     pub balance: Option<BalanceConfig>,
+    /// Replica exchange: `chains` independent ladders, each rung running `moves`, only the
+    /// target rung written.
+    #[serde(default)]
+    pub replica_exchange: Option<ReplicaExchangeConfig>,
 }
 
 fn default_chains() -> usize {
@@ -103,11 +107,13 @@ impl RunConfig {
                     ));
                 }
             }
-            let mut c = crate::mcmc::SamplerConfig::new(s.chains, system.beta, s.moves.clone());
-            c.thin = s.thin;
-            c.buffer = s.buffer;
-            c.sync_interval = s.sync_interval;
-            c.validate(dim).map_err(|e| match e {
+            let mut sampler =
+                crate::mcmc::SamplerConfig::new(s.chains, system.beta, s.moves.clone());
+            sampler.thin = s.thin;
+            sampler.buffer = s.buffer;
+            sampler.sync_interval = s.sync_interval;
+            sampler.exchange = self.exchange_ladder(c.path, system.beta)?;
+            sampler.validate(dim).map_err(|e| match e {
                 Error::InvalidArgument { name, message } => bad(&format!("sample.{name}"), message),
                 other => bad("sample", other.to_string()),
             })?;
@@ -124,5 +130,31 @@ impl RunConfig {
             }
         }
         Ok(())
+    }
+
+    /// The sampler's ladder from `[sample.replica_exchange]` (`None` without one), its
+    /// temperatures converted to β against the system's: `[system] temperature`, or 1/β.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `path` and the key.
+    pub(crate) fn exchange_ladder(
+        &self,
+        path: &std::path::Path,
+        beta: f64,
+    ) -> Result<Option<crate::mcmc::ExchangeConfig>> {
+        let Some(s) = &self.sample else {
+            return Ok(None);
+        };
+        let Some(x) = &s.replica_exchange else {
+            return Ok(None);
+        };
+        let temperature = self.system.temperature.unwrap_or(1.0 / beta);
+        x.ladder(beta, temperature, s.sync_interval)
+            .map(Some)
+            .map_err(|(key, message)| Error::Config {
+                file: path.to_owned(),
+                key: format!("sample.replica_exchange.{key}"),
+                message,
+            })
     }
 }

@@ -12,6 +12,8 @@
 //! | `no_transition`       | a configured state was never entered or left by any chain    |
 //! | `chains_vs_weights`   | the chains' and the weights' probability of a state differ by more than 4 combined standard errors |
 //! | `log_z_error`         | the bootstrap and delta-method errors of log Ẑ differ by more than 2× |
+//! | `swap_acceptance`     | replica exchange: neighbouring rungs swapped in under 5 % of attempts |
+//! | `round_trips`         | replica exchange: no replica went from the target rung to the hottest and back |
 //!
 //! Each function returns the warning, or `None` when the check passes or cannot be made
 //! (a missing number is not evidence of failure; the report says it is missing).
@@ -33,6 +35,10 @@ pub const MAX_DISAGREEMENT: f64 = 4.0;
 /// the weights' tail is too heavy for either to be trusted.
 pub const MAX_ERROR_RATIO: f64 = 2.0;
 
+/// Neighbouring rungs of a replica-exchange ladder that swap less often than this have a gap
+/// between them: configurations from above rarely reach the target.
+pub const MIN_SWAP_ACCEPTANCE: f64 = 0.05;
+
 /// Probabilities this close count as equal when neither has an error bar.
 const ZERO_ERROR_TOLERANCE: f64 = 1e-9;
 
@@ -40,7 +46,7 @@ const ZERO_ERROR_TOLERANCE: f64 = 1e-9;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Warning {
     /// Which check failed (`split_rhat`, `ess`, `no_transition`, `chains_vs_weights`,
-    /// `log_z_error`): stable names for scripts.
+    /// `log_z_error`, `swap_acceptance`, `round_trips`): stable names for scripts.
     pub check: String,
     /// What was found and what it means, for people.
     pub message: String,
@@ -204,9 +210,65 @@ pub fn check_log_z_errors(delta: Option<f64>, bootstrap: Option<f64>) -> Option<
     })
 }
 
+/// Replica exchange: each pair of neighbours (rungs i, i + 1 at `temperatures[i]`,
+/// `temperatures[i + 1]`) whose production swap acceptance is below [`MIN_SWAP_ACCEPTANCE`],
+/// and no round trip at all in `production_rounds` rounds (none when there were no rounds).
+pub fn check_replica_exchange(
+    acceptance: &[Option<f64>],
+    temperatures: &[f64],
+    round_trips: u64,
+    production_rounds: u64,
+) -> Vec<Warning> {
+    let mut warnings: Vec<Warning> = acceptance
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| {
+            let a = (*a)?;
+            (a < MIN_SWAP_ACCEPTANCE).then(|| {
+                Warning::new(
+                    "swap_acceptance",
+                    format!(
+                        "rungs {i} and {} (T = {:.4} and {:.4}) swapped in {:.2} % of attempts \
+                         (< {} %): the ladder has a gap there; add rungs between them, or let \
+                         `tune` space them",
+                        i + 1,
+                        temperatures[i],
+                        temperatures[i + 1],
+                        100.0 * a,
+                        100.0 * MIN_SWAP_ACCEPTANCE
+                    ),
+                )
+            })
+        })
+        .collect();
+    if production_rounds > 0 && round_trips == 0 {
+        warnings.push(Warning::new(
+            "round_trips",
+            format!(
+                "no replica went from the target rung to the hottest and back in \
+                 {production_rounds} swap rounds: configurations from the hot rungs have not \
+                 carried the target across its barriers; run longer or close the ladder's gaps"
+            ),
+        ));
+    }
+    warnings
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replica_exchange_flags_gaps_and_missing_round_trips() {
+        let t = [1.0, 2.0, 4.0];
+        assert!(check_replica_exchange(&[Some(0.3), Some(0.2)], &t, 3, 100).is_empty());
+        let w = check_replica_exchange(&[Some(0.3), Some(0.01)], &t, 0, 100);
+        assert_eq!(w.len(), 2);
+        assert_eq!(w[0].check, "swap_acceptance");
+        assert!(w[0].message.contains("rungs 1 and 2"), "{}", w[0].message);
+        assert_eq!(w[1].check, "round_trips");
+        assert!(check_replica_exchange(&[None, None], &t, 0, 0).is_empty());
+    }
 
     fn p(value: f64, std_error: f64) -> Probability {
         Probability { value, std_error }

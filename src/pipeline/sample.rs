@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{finite, write_json, Model, Options, Prepared, Progress};
-use crate::diagnostics::verdict::{check_split_rhat, check_transitions};
+use crate::diagnostics::verdict::{check_replica_exchange, check_split_rhat, check_transitions};
 use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions, Warning};
 use crate::error::{Error, Result};
 use crate::generator::Generator;
@@ -51,11 +51,26 @@ pub struct SampleSummary {
     /// With `[sample] balance`: the pilot and each region's acceptance for flow proposals.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub balance: Option<ProposalBalance>,
+    /// With `[sample.replica_exchange]`: the ladder, swaps, round trips and each rung's moves
+    /// (the fields above are the target rung's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_exchange: Option<ReplicaExchangeSummary>,
     /// Wall time of this invocation, seconds.
     pub seconds: f64,
     /// The convergence checks that failed (see [`crate::diagnostics::verdict`]): empty for a
     /// run with nothing to warn of.
     pub warnings: Vec<Warning>,
+}
+
+/// Replica exchange in a sample report: the sampler's report, with the ladder in the units
+/// of `[system] temperature`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaExchangeSummary {
+    /// Each rung's temperature (1/β when the system gives β).
+    pub temperatures: Vec<f64>,
+    /// Everything else.
+    #[serde(flatten)]
+    pub report: crate::mcmc::ExchangeReport,
 }
 
 /// The fraction of the chains' frames in a state's core.
@@ -491,6 +506,9 @@ pub fn sample(
     config.thin = s.thin;
     config.buffer = s.buffer;
     config.sync_interval = s.sync_interval;
+    config.exchange = prep
+        .config
+        .exchange_ladder(&prep.config_path, system.beta)?;
     let strata = s
         .balance
         .as_ref()
@@ -693,6 +711,26 @@ pub fn sample(
             .collect();
         warnings.extend(check_transitions(t, &names));
     }
+    let replica_exchange = report.exchange.clone().map(|x| {
+        let temperature = prep.config.system.temperature.unwrap_or(1.0 / system.beta);
+        ReplicaExchangeSummary {
+            temperatures: x
+                .temperature_factors
+                .iter()
+                .map(|f| f * temperature)
+                .collect(),
+            report: x,
+        }
+    });
+    if let Some(x) = &replica_exchange {
+        let acceptance: Vec<Option<f64>> = x.report.pairs.iter().map(|p| p.acceptance).collect();
+        warnings.extend(check_replica_exchange(
+            &acceptance,
+            &x.temperatures,
+            x.report.total_round_trips(),
+            x.report.production_rounds,
+        ));
+    }
     let summary = SampleSummary {
         trajectory,
         table,
@@ -707,6 +745,7 @@ pub fn sample(
         balance,
         states,
         regions,
+        replica_exchange,
         seconds: started.elapsed().as_secs_f64(),
         warnings,
     };

@@ -230,7 +230,7 @@ mod tests {
         // The hot rung holds the lower energy: (β₀ − β₁)(U₀ − U₁) > 0, always accepted.
         assert_eq!(x.round(&[5.0, 1.0, 0.0], true), vec![(0, 1)]);
         // The next round tries the odd pair (1–2) only.
-        let swaps = x.round(&[1.0, 5.0, 7.0], true);
+        let swaps = x.round(&[1.0, 7.0, 5.0], true);
         assert_eq!(swaps, vec![(1, 2)], "1–2 downhill");
         assert_eq!(x.replica_at, vec![1, 2, 0]);
     }
