@@ -21,6 +21,8 @@ pub mod generator;
 pub mod io;
 pub mod mcmc;
 pub mod molecule;
+#[cfg(feature = "mpi")]
+pub mod mpi_ranks;
 pub mod pipeline;
 pub mod reweight;
 pub mod rng;

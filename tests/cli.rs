@@ -794,3 +794,48 @@ fn bad_input_gives_clear_errors_and_writes_nothing() {
 
     assert!(!runs.exists(), "an error left a run directory behind");
 }
+
+/// A run too short to record a frame (fewer production steps than `thin`) finishes with an
+/// empty trajectory and reports no frames, in every trajectory format. Before the fix, the
+/// region estimates read the empty DCD back and chemfiles refused it ("mmap failed"), found
+/// when the oracle shrank `examples/ala2_exchange.toml`.
+#[test]
+fn a_run_that_records_no_frame_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for format in ["xyz", "dcd"] {
+        let config = format!(
+            r#"
+[system]
+potential = "double_well"
+beta = 1.0
+[sample]
+chains = 2
+burn_in = 10
+steps = 10
+thin = 20
+start = [1.7, 0.0]
+[[sample.moves]]
+kind = "random_walk"
+weight = 1.0
+step = 0.5
+[analysis]
+scatter = [{{ kind = "coordinate", index = 0 }}, {{ kind = "coordinate", index = 1 }}]
+regions = [{{ name = "left", x = [-10.0, 0.0] }}]
+[output]
+trajectory_format = "{format}"
+"#
+        );
+        write(d, &format!("{format}.toml"), &config);
+        let o = boltzgen(
+            &["sample", &format!("{format}.toml"), "-o", format, "-q"],
+            d,
+        );
+        assert!(o.status.success(), "{format}: {:?}", text(&o));
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(d.join(format).join("sample_report.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(report["frames"], 0, "{format}");
+    }
+}

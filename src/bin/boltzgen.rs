@@ -197,6 +197,55 @@ fn main() -> ExitCode {
     }
 }
 
+/// The number of processes when this one was started by `mpirun` with more than one
+/// (Open MPI's and PMI's environment say so), else `None`.
+fn launched_ranks() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .filter_map(|v| v.parse::<usize>().ok())
+        .find(|&n| n > 1)
+}
+
+/// `mpirun -np N boltzgen sample CONFIG`: the first rank prepares the run directory, runs
+/// the sampler over all ranks and writes everything; the others only advance their chains.
+/// An error on any rank ends them all (`MPI_Abort`, exit code 2), so none waits for ever.
+#[cfg(feature = "mpi")]
+fn sample_spread(config: &Path, options: &Options, display: &mut Display) -> boltzgen::Result<()> {
+    use boltzgen::mcmc::Ranks;
+    use boltzgen::mpi_ranks::MpiRanks;
+    let universe = mpi::initialize().ok_or_else(|| boltzgen::Error::InvalidArgument {
+        name: "mpirun".into(),
+        message: "MPI could not be initialised".into(),
+    })?;
+    let ranks = MpiRanks::new(&universe);
+    let outcome = (|| {
+        let prep = Prepared::new(config, options)?;
+        let model = existing_model(&prep)?;
+        if ranks.rank() == 0 {
+            prep.create_run_dir(options, Stage::Sample)?;
+            display.note(&format!(
+                "sampling on {} MPI ranks (whole ladders or chains per rank)",
+                ranks.size()
+            ));
+            let s = boltzgen::pipeline::sample_on(&prep, options, model.as_ref(), display, &ranks)?;
+            draw(&prep, display)?;
+            finish(&prep, display, None, Some(&s), None, &s.warnings)
+        } else {
+            boltzgen::pipeline::sample_worker(&prep, model.as_ref(), &ranks)
+        }
+    })();
+    if let Err(e) = &outcome {
+        eprintln!(
+            "boltzgen: error (MPI rank {} of {}): {e}",
+            ranks.rank(),
+            ranks.size()
+        );
+        ranks.abort(2);
+    }
+    outcome
+}
+
 /// `--threads`: a positive count, at most 4096 (rayon and libtorch take 0 to mean something
 /// else, and a huge count would only exhaust the machine).
 fn parse_threads(text: &str) -> Result<usize, String> {
@@ -233,6 +282,23 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
     }
     let options = options(cli);
     let mut display = Display::new(cli.quiet);
+    if let Some(n) = launched_ranks() {
+        if !matches!(cli.command, Command::Sample { .. }) || !cfg!(feature = "mpi") {
+            return Err(boltzgen::Error::InvalidArgument {
+                name: "mpirun".into(),
+                message: format!(
+                    "started as one of {n} MPI processes, which would each run the whole job \
+                     into the same files: only `boltzgen sample` spreads over MPI ranks, and \
+                     only when boltzgen is built with `--features mpi`{}",
+                    if cfg!(feature = "mpi") {
+                        ""
+                    } else {
+                        " (this one is not)"
+                    }
+                ),
+            });
+        }
+    }
     match &cli.command {
         Command::Inspect { file } => {
             print!("{}", inspect(file)?);
@@ -247,6 +313,10 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             finish(&prep, &mut display, Some(&t), None, None, &[])
         }
         Command::Sample { config } => {
+            #[cfg(feature = "mpi")]
+            if launched_ranks().is_some() {
+                return sample_spread(config, &options, &mut display);
+            }
             let prep = Prepared::new(config, &options)?;
             let model = existing_model(&prep)?;
             prep.create_run_dir(&options, Stage::Sample)?;

@@ -30,6 +30,7 @@ pub use moves::{
 };
 pub use relax::{relax_frames, RelaxConfig, RelaxReport};
 pub use sampler::{
-    BlockEnd, ChainRun, MoveCounts, MoveReport, SampleRun, Sampler, SamplerConfig, SamplerObserver,
+    BlockEnd, ChainRun, MoveCounts, MoveReport, OneProcess, Ranks, SampleRun, Sampler,
+    SamplerConfig, SamplerObserver,
 };
 pub use state::ChainState;

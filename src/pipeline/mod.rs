@@ -31,7 +31,9 @@ pub use inspect::inspect;
 pub use plot::{plot_run, PlotSummary, Scatter, Surface};
 pub use reweight::{reweight, BalanceReport, ReweightSummary, StateEstimate, StratumReport};
 pub use run_dir::{Stage, RUN_DIR_MARKER};
-pub use sample::{sample, SampleSummary, StateReport};
+pub use sample::{
+    sample, sample_on, sample_worker, ReplicaExchangeSummary, SampleSummary, StateReport,
+};
 pub use train::{train, OversampleReport, TrainSummary};
 pub use verdict::{chains_against_weights, run_warnings};
 
@@ -240,6 +242,11 @@ impl Prepared {
     /// # Errors
     /// [`Error::Trajectory`] naming the file.
     pub fn read_written(&self, path: &Path) -> Result<Vec<f64>> {
+        // A run that recorded no frame (fewer production steps than `thin`) leaves an empty
+        // file, which some formats (DCD) cannot even open: it holds no configuration.
+        if std::fs::metadata(path).map_err(Error::io(path))?.len() == 0 {
+            return Ok(Vec::new());
+        }
         read_frames(
             path,
             &ReadSpec {

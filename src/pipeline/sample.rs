@@ -12,13 +12,16 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::{finite, write_json, Model, Options, Prepared, Progress};
+use crate::config::SampleConfig;
 use crate::diagnostics::verdict::{check_replica_exchange, check_split_rhat, check_transitions};
 use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions, Warning};
 use crate::error::{Error, Result};
 use crate::generator::Generator;
 use crate::io::stream::{cut_back, StreamMark};
 use crate::io::trajectory::{count_frames, truncate_frames, TrajectoryWriter};
-use crate::mcmc::{BlockEnd, Learned, MoveReport, Sampler, SamplerConfig, SamplerObserver};
+use crate::mcmc::{
+    BlockEnd, Learned, MoveReport, OneProcess, Ranks, Sampler, SamplerConfig, SamplerObserver,
+};
 use crate::rng::{auxiliary_stream, Purpose};
 
 /// What a sampling run produced.
@@ -492,13 +495,17 @@ pub fn sample(
     model: Option<&Model>,
     progress: &mut dyn Progress,
 ) -> Result<SampleSummary> {
+    sample_on(prep, options, model, progress, &OneProcess)
+}
+
+/// The `[sample]` section and the sampler's config from it.
+fn sampler_config(prep: &Prepared) -> Result<(&SampleConfig, SamplerConfig)> {
     let s = prep.config.sample.as_ref().ok_or_else(|| Error::Config {
         file: prep.config_path.clone(),
         key: "sample".into(),
         message: "required for sampling".into(),
     })?;
     let system = &prep.system;
-    let u = system.potential.as_ref();
     let mut config = SamplerConfig::new(s.chains, system.beta, s.moves.clone());
     config.seed = prep.seed;
     config.burn_in = s.burn_in;
@@ -509,6 +516,80 @@ pub fn sample(
     config.exchange = prep
         .config
         .exchange_ladder(&prep.config_path, system.beta)?;
+    Ok((s, config))
+}
+
+/// The learned moves' generators: `model`'s, with the flow move proposing `balanced` (the
+/// thinned draws of `[sample] balance`) instead of the model's own when given.
+fn learned_moves<'a>(model: Option<&'a Model>, balanced: Option<&'a dyn Generator>) -> Learned<'a> {
+    match model {
+        Some(Model::Flow(f)) => Learned {
+            independence: balanced.or(Some(f)),
+            ..Learned::flow(f)
+        },
+        Some(Model::Vae(v)) => Learned::none().with_vae(v),
+        Some(Model::TorchScript(t)) => Learned {
+            independence: balanced.or(Some(t)),
+            ..Learned::none()
+        },
+        None => Learned::none(),
+    }
+}
+
+/// Refuses what cannot yet be spread over processes, by name, before anything is written.
+fn check_spreadable(prep: &Prepared, s: &SampleConfig, ranks: &dyn Ranks) -> Result<()> {
+    if ranks.size() > 1 && s.balance.is_some() {
+        return Err(Error::Config {
+            file: prep.config_path.clone(),
+            key: "sample.balance".into(),
+            message: format!(
+                "balanced flow proposals are planned by one process and cannot yet be shared \
+                 by {} MPI ranks: run without mpirun, or without balance",
+                ranks.size()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// A process other than the first of a run spread over processes (`mpirun -np N boltzgen
+/// sample`): it takes the first process's sampler, advances its share of the chains, and
+/// writes nothing (the first process writes the trajectory, the checkpoints and the reports).
+///
+/// # Errors
+/// As [`sample_on`].
+pub fn sample_worker(prep: &Prepared, model: Option<&Model>, ranks: &dyn Ranks) -> Result<()> {
+    /// Takes the samples at every block end so that they do not pile up; writes nothing.
+    struct Discard;
+    impl SamplerObserver for Discard {
+        fn block(&mut self, end: &mut BlockEnd<'_, '_>) -> Result<()> {
+            end.drain_samples();
+            Ok(())
+        }
+    }
+    let (s, _) = sampler_config(prep)?;
+    check_spreadable(prep, s, ranks)?;
+    let u = prep.system.potential.as_ref();
+    Sampler::run_spread(None, u, learned_moves(model, None), &mut Discard, ranks)?;
+    Ok(())
+}
+
+/// As [`sample`], the chains spread over the processes of `ranks` (this is the first of
+/// them; the others run [`sample_worker`]).
+///
+/// # Errors
+/// As [`sample`]; `[sample] balance` with more than one process.
+pub fn sample_on(
+    prep: &Prepared,
+    options: &Options,
+    model: Option<&Model>,
+    progress: &mut dyn Progress,
+    ranks: &dyn Ranks,
+) -> Result<SampleSummary> {
+    let (s, config) = sampler_config(prep)?;
+    check_spreadable(prep, s, ranks)?;
+    let system = &prep.system;
+    let u = system.potential.as_ref();
     let strata = s
         .balance
         .as_ref()
@@ -525,18 +606,7 @@ pub fn sample(
     };
     // With `balance`, the flow move proposes the thinned draws instead of the model's own.
     let balanced = thinned.as_ref().map(|t| t as &dyn Generator);
-    let learned = match model {
-        Some(Model::Flow(f)) => Learned {
-            independence: balanced.or(Some(f)),
-            ..Learned::flow(f)
-        },
-        Some(Model::Vae(v)) => Learned::none().with_vae(v),
-        Some(Model::TorchScript(t)) => Learned {
-            independence: balanced.or(Some(t)),
-            ..Learned::none()
-        },
-        None => Learned::none(),
-    };
+    let learned = learned_moves(model, balanced);
     let format = &prep.config.output.trajectory_format;
     let trajectory = prep.path(&format!("samples.{format}"));
     let table = prep.path("samples.csv");
@@ -625,7 +695,12 @@ pub fn sample(
         blocks: 0,
         progress: &mut *progress,
     };
-    sampler.run_observed(u, learned, &mut stream)?;
+    let sampler = if ranks.size() > 1 {
+        Sampler::run_spread(Some(sampler), u, learned, &mut stream, ranks)?
+    } else {
+        sampler.run_observed(u, learned, &mut stream)?;
+        sampler
+    };
     let frame = stream.frame;
     progress.finish();
     drop(writer);

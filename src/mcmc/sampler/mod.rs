@@ -35,6 +35,7 @@ pub mod checkpoint;
 mod config;
 mod fingerprint;
 mod observer;
+pub mod ranks;
 mod report;
 
 use chain::{Chain, Context};
@@ -42,6 +43,7 @@ pub use config::SamplerConfig;
 use fingerprint::generator_fingerprint;
 use observer::AfterBlock;
 pub use observer::{BlockEnd, SamplerObserver};
+pub use ranks::{OneProcess, Ranks};
 pub use report::{ChainRun, MoveCounts, MoveReport, SampleRun};
 
 use super::exchange::Exchange;
@@ -203,7 +205,48 @@ impl Sampler {
         observer: &mut dyn SamplerObserver,
     ) -> Result<()> {
         let mut moves = self.prepare(potential, learned)?;
-        self.drive(potential, &mut moves, observer)
+        self.drive(potential, &mut moves, observer, &OneProcess)
+    }
+
+    /// As [`Sampler::run_observed`], with the chains spread over the processes of `ranks`
+    /// (see [`ranks`] for the scheme). Every process calls it at once: the first with the
+    /// sampler to run (fresh or resumed), the others with `None`; each gets the first's
+    /// sampler, advances its share of the ladders, and returns the whole sampler at the end,
+    /// the same on every process. The observer is told on every process; what it writes is
+    /// the caller's business (the first process's, as a rule).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the first process passes no sampler or another one
+    /// does, or when what arrives from another process is not a sampler's; as
+    /// [`Sampler::run`] otherwise. An error on one process leaves the others waiting in a
+    /// collective: the caller must end them (`MPI_Abort`).
+    pub fn run_spread(
+        sampler: Option<Sampler>,
+        potential: &dyn Potential,
+        learned: Learned,
+        observer: &mut dyn SamplerObserver,
+        ranks: &dyn Ranks,
+    ) -> Result<Sampler> {
+        let first = ranks.rank() == 0;
+        if first != sampler.is_some() {
+            return Err(Error::InvalidArgument {
+                name: "sampler".into(),
+                message: "the first process passes the sampler to run_spread, the others none"
+                    .into(),
+            });
+        }
+        let mine = match &sampler {
+            Some(s) => to_bytes(s)?,
+            None => Vec::new(),
+        };
+        let gathered = ranks.all_gather(&mine)?;
+        let mut sampler = match sampler {
+            Some(s) => s,
+            None => from_bytes(gathered.first().map_or(&[][..], Vec::as_slice))?,
+        };
+        let mut moves = sampler.prepare(potential, learned)?;
+        sampler.drive(potential, &mut moves, observer, ranks)?;
+        Ok(sampler)
     }
 
     /// Runs with moves the caller built, one per entry of the config's `moves` and in that
@@ -234,7 +277,7 @@ impl Sampler {
             });
         }
         self.restore_moves(moves)?;
-        self.drive(potential, moves, observer)
+        self.drive(potential, moves, observer, &OneProcess)
     }
 
     /// Blocks until the run is finished, the observer told at each stage.
@@ -243,8 +286,9 @@ impl Sampler {
         potential: &dyn Potential,
         moves: &mut [Scheduled],
         observer: &mut dyn SamplerObserver,
+        ranks: &dyn Ranks,
     ) -> Result<()> {
-        let outcome = self.drive_blocks(potential, moves, observer);
+        let outcome = self.drive_blocks(potential, moves, observer, ranks);
         // However the run ended, the sampler keeps the moves' buffers as they are now, so that
         // a checkpoint or a later run continues from them.
         let saved = self.save_moves(moves);
@@ -256,10 +300,11 @@ impl Sampler {
         potential: &dyn Potential,
         moves: &mut [Scheduled],
         observer: &mut dyn SamplerObserver,
+        ranks: &dyn Ranks,
     ) -> Result<()> {
         observer.start(self)?;
         while !self.is_finished() {
-            self.run_block(potential, moves)?;
+            self.run_block(potential, moves, ranks)?;
             observer.block(&mut BlockEnd {
                 sampler: self,
                 moves,
@@ -318,7 +363,7 @@ impl Sampler {
         let mut moves = self.prepare(potential, learned)?;
         let mut outcome = Ok(());
         while outcome.is_ok() && self.step < step.min(self.config.total_steps()) {
-            outcome = self.run_block(potential, &mut moves);
+            outcome = self.run_block(potential, &mut moves, &OneProcess);
         }
         let saved = self.save_moves(&moves);
         outcome.and(saved)
@@ -372,7 +417,12 @@ impl Sampler {
 
     /// Runs every chain to the next block end, with swap rounds at every multiple of the
     /// swap interval on the way when exchanging replicas.
-    fn run_block(&mut self, potential: &dyn Potential, moves: &mut [Scheduled]) -> Result<()> {
+    fn run_block(
+        &mut self,
+        potential: &dyn Potential,
+        moves: &mut [Scheduled],
+        ranks: &dyn Ranks,
+    ) -> Result<()> {
         let end = ((self.step / self.config.sync_interval + 1) * self.config.sync_interval)
             .min(self.config.total_steps());
         while self.step < end {
@@ -380,7 +430,7 @@ impl Sampler {
                 Some(x) => ((self.step / x.swap_interval() + 1) * x.swap_interval()).min(end),
                 None => end,
             };
-            self.run_segment(potential, moves, segment_end)?;
+            self.run_segment(potential, moves, segment_end, ranks)?;
             self.step = segment_end;
             if self
                 .exchange
@@ -416,12 +466,16 @@ impl Sampler {
     }
 
     /// Runs every chain to step `end`: per-chain moves in parallel, batched ones served.
+    /// Spread over processes, each advances its own chains and the processes exchange them
+    /// before every serving and at the end.
     fn run_segment(
         &mut self,
         potential: &dyn Potential,
         moves: &mut [Scheduled],
         end: usize,
+        ranks: &dyn Ranks,
     ) -> Result<()> {
+        let (rank, size, ladders) = (ranks.rank(), ranks.size(), self.config.chains);
         let mut cumulative_weights = Vec::with_capacity(self.config.moves.len());
         let mut acc = 0.0;
         for m in &self.config.moves {
@@ -451,12 +505,52 @@ impl Sampler {
                     .par_iter_mut()
                     .zip(served.par_drain(..))
                     .enumerate()
-                    .try_for_each(|(c, (chain, s))| chain.advance(s, end, c % rungs, &ctx))?;
+                    .try_for_each(|(c, (chain, s))| {
+                        if size == 1 || ranks::owner(c / rungs, ladders, size) == rank {
+                            chain.advance(s, end, c % rungs, &ctx)
+                        } else {
+                            Ok(())
+                        }
+                    })?;
+            }
+            if size > 1 {
+                self.share_chains(ranks)?;
             }
             if self.chains.iter().all(|c| c.pending.is_none()) {
                 break;
             }
             served = self.serve(potential, &betas, moves)?;
+        }
+        Ok(())
+    }
+
+    /// Sends the chains this process owns to every other and takes theirs, so that every
+    /// process holds the same chains.
+    fn share_chains(&mut self, ranks: &dyn Ranks) -> Result<()> {
+        let (rank, size) = (ranks.rank(), ranks.size());
+        let (ladders, rungs) = (self.config.chains, self.config.rungs());
+        let owned_by = |c: usize| ranks::owner(c / rungs, ladders, size);
+        let mine: Vec<(usize, &Chain)> = self
+            .chains
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| owned_by(*c) == rank)
+            .collect();
+        let gathered = ranks.all_gather(&to_bytes(&mine)?)?;
+        for (from, bytes) in gathered.iter().enumerate() {
+            if from == rank {
+                continue;
+            }
+            let theirs: Vec<(usize, Chain)> = from_bytes(bytes)?;
+            for (c, chain) in theirs {
+                if c >= self.chains.len() || owned_by(c) != from {
+                    return Err(Error::InvalidArgument {
+                        name: "ranks".into(),
+                        message: format!("process {from} sent chain {c}, which it does not own"),
+                    });
+                }
+                self.chains[c] = chain;
+            }
         }
         Ok(())
     }
@@ -530,4 +624,22 @@ impl Sampler {
             })
             .collect()
     }
+}
+
+/// CBOR of what crosses between processes.
+fn to_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(value, &mut bytes).map_err(|e| Error::InvalidArgument {
+        name: "ranks".into(),
+        message: format!("cannot encode the sampler's state: {e}"),
+    })?;
+    Ok(bytes)
+}
+
+/// What [`to_bytes`] made, read back.
+fn from_bytes<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    ciborium::from_reader(bytes).map_err(|e| Error::InvalidArgument {
+        name: "ranks".into(),
+        message: format!("what another process sent is not the sampler's state: {e}"),
+    })
 }
