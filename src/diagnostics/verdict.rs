@@ -8,6 +8,7 @@
 //! | check                 | fires when                                                   |
 //! |-----------------------|--------------------------------------------------------------|
 //! | `split_rhat`          | an observable's split-R̂ across chains exceeds 1.05          |
+//! | `chain_spread`        | the chains' means of an observable scatter beyond the τ-based error bars (χ², p < 10⁻⁴) |
 //! | `ess`                 | the Kish ESS is below 1 % of the draws or below 100 draws    |
 //! | `no_transition`       | a configured state was never entered or left by any chain    |
 //! | `chains_vs_weights`   | the chains' and the weights' probability of a state differ by more than 4 combined standard errors |
@@ -39,14 +40,19 @@ pub const MAX_ERROR_RATIO: f64 = 2.0;
 /// between them: configurations from above rarely reach the target.
 pub const MIN_SWAP_ACCEPTANCE: f64 = 0.05;
 
+/// The chain-spread check fires beyond this upper quantile of χ² (the normal quantile of
+/// p = 10⁻⁴, one-sided).
+const CHAIN_SPREAD_Z: f64 = 3.719;
+
 /// Probabilities this close count as equal when neither has an error bar.
 const ZERO_ERROR_TOLERANCE: f64 = 1e-9;
 
 /// One failed check of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Warning {
-    /// Which check failed (`split_rhat`, `ess`, `no_transition`, `chains_vs_weights`,
-    /// `log_z_error`, `swap_acceptance`, `round_trips`): stable names for scripts.
+    /// Which check failed (`split_rhat`, `chain_spread`, `ess`, `no_transition`,
+    /// `chains_vs_weights`, `log_z_error`, `swap_acceptance`, `round_trips`): stable names
+    /// for scripts.
     pub check: String,
     /// What was found and what it means, for people.
     pub message: String,
@@ -77,6 +83,48 @@ pub fn check_split_rhat(observable: &str, rhat: Option<f64>) -> Option<Warning> 
             format!(
                 "split-R̂ of {observable} is {r:.3} (> {MAX_SPLIT_RHAT}): the chains disagree \
                  with each other or drift; run longer, or add moves that cross between modes"
+            ),
+        )
+    })
+}
+
+/// The chains' means of `observable` against the error bars the report gives them: with the
+/// pooled variance σ² and the pooled integrated time τ, chain c of n_c draws has the error
+/// sqrt(σ² τ / n_c), and χ² = Σ (m_c − m)² / (σ² τ / n_c) follows χ² with k − 1 degrees of
+/// freedom when τ is right. It fires above the 1 − 10⁻⁴ quantile (Wilson–Hilferty). This is
+/// what split-R̂ misses for a rare state: R̂ compares the spread of the means with the raw
+/// within-chain variance, which a 0.5 % indicator dwarfs, while the error bar divides it by
+/// the ESS; chains fed a rare basin by rare events agree with R̂ and not with their error
+/// bars. `None` without two chains of at least 2 draws, or without variance.
+pub fn check_chain_spread(observable: &str, chains: &[&[f64]]) -> Option<Warning> {
+    if chains.len() < 2 || chains.iter().any(|c| c.len() < 2) {
+        return None;
+    }
+    let s = super::summarize(chains).ok()?;
+    let per_draw = s.variance * s.iat.tau;
+    if !(per_draw > 0.0 && per_draw.is_finite()) {
+        return None;
+    }
+    let chi2: f64 = chains
+        .iter()
+        .map(|c| {
+            let m = c.iter().sum::<f64>() / c.len() as f64;
+            (m - s.mean).powi(2) * c.len() as f64 / per_draw
+        })
+        .sum();
+    let dof = (chains.len() - 1) as f64;
+    let h = 2.0 / (9.0 * dof);
+    let bound = dof * (1.0 - h + CHAIN_SPREAD_Z * h.sqrt()).powi(3);
+    (chi2 > bound).then(|| {
+        Warning::new(
+            "chain_spread",
+            format!(
+                "the {} chains' means of {observable} scatter with χ² = {chi2:.1} on {dof} \
+                 degrees of freedom (> {bound:.1}, p < 10⁻⁴) against their τ-based error \
+                 bars: τ = {:.1} misses slower mixing, and the error bar of {observable} is \
+                 too small; take the spread between chains as its error, or run longer",
+                chains.len(),
+                s.iat.tau
             ),
         )
     })
@@ -257,6 +305,36 @@ pub fn check_replica_exchange(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chain_spread_fires_when_chains_disagree_beyond_their_error_bars() {
+        // Four chains of an alternating series (τ small): means equal, no warning.
+        let same: Vec<Vec<f64>> = (0..4)
+            .map(|_| (0..400).map(|i| f64::from(i % 2)).collect())
+            .collect();
+        let refs: Vec<&[f64]> = same.iter().map(Vec::as_slice).collect();
+        assert!(check_chain_spread("U", &refs).is_none());
+        // The alanine-dipeptide replica-exchange run's αL indicator, shaped alike: 6 000
+        // frames per ladder with 73, 47, 10 and 8 frames in the basin, in visits of 2 frames.
+        let chains: Vec<Vec<f64>> = [73usize, 47, 10, 8]
+            .iter()
+            .map(|&k| {
+                let mut c = vec![0.0; 6000];
+                for v in 0..k {
+                    c[v * 50] = 1.0;
+                    c[v * 50 + 1] = 1.0;
+                }
+                c.truncate(6000);
+                c
+            })
+            .collect();
+        let refs: Vec<&[f64]> = chains.iter().map(Vec::as_slice).collect();
+        let w = check_chain_spread("P(αL)", &refs).expect("fires");
+        assert_eq!(w.check, "chain_spread");
+        // Split-R̂ does not see it.
+        assert!(super::super::split_rhat(&refs).unwrap() < MAX_SPLIT_RHAT);
+        assert!(check_chain_spread("U", &refs[..1]).is_none());
+    }
 
     #[test]
     fn replica_exchange_flags_gaps_and_missing_round_trips() {

@@ -13,7 +13,9 @@ use serde::Serialize;
 
 use super::{finite, write_json, Model, Options, Prepared, Progress};
 use crate::config::SampleConfig;
-use crate::diagnostics::verdict::{check_replica_exchange, check_split_rhat, check_transitions};
+use crate::diagnostics::verdict::{
+    check_chain_spread, check_replica_exchange, check_split_rhat, check_transitions,
+};
 use crate::diagnostics::{count_transitions, summarize, SeriesSummary, Transitions, Warning};
 use crate::error::{Error, Result};
 use crate::generator::Generator;
@@ -738,7 +740,8 @@ pub fn sample_on(
         }
         _ => None,
     };
-    let regions = region_reports(prep, &trajectory, s.chains)?;
+    let (regions, region_spread) = region_reports(prep, &trajectory, s.chains)?;
+    let mut spread: Vec<Warning> = Vec::new();
     let states = match &cv {
         Some(_) => prep
             .config
@@ -754,6 +757,8 @@ pub fn sample_on(
                             .collect()
                     })
                     .collect();
+                let refs: Vec<&[f64]> = inside.iter().map(Vec::as_slice).collect();
+                spread.extend(check_chain_spread(&format!("state {}", state.name), &refs));
                 StateReport {
                     name: state.name.clone(),
                     probability: summarize_chains(&inside)
@@ -772,6 +777,15 @@ pub fn sample_on(
         .into_iter()
         .filter_map(|(name, o)| check_split_rhat(name, o.as_ref().map(|o| o.split_rhat)))
         .collect();
+    fn as_refs(series: &[Vec<f64>]) -> Vec<&[f64]> {
+        series.iter().map(Vec::as_slice).collect()
+    }
+    warnings.extend(check_chain_spread("the energy", &as_refs(&energies)));
+    if cv.is_some() {
+        warnings.extend(check_chain_spread("the CV", &as_refs(&cvs)));
+    }
+    warnings.extend(spread);
+    warnings.extend(region_spread);
     let (energy, cv_report) = (
         energy.as_ref().map(ObservableReport::from),
         cv_summary.as_ref().map(ObservableReport::from),
@@ -830,10 +844,15 @@ pub fn sample_on(
 
 /// Region estimates from the written samples (read back, so a resumed run counts every frame;
 /// frame f belongs to chain f mod `chains`).
-fn region_reports(prep: &Prepared, trajectory: &Path, chains: usize) -> Result<Vec<RegionReport>> {
+/// With the `chain_spread` warnings of the regions' probabilities.
+fn region_reports(
+    prep: &Prepared,
+    trajectory: &Path,
+    chains: usize,
+) -> Result<(Vec<RegionReport>, Vec<Warning>)> {
     let regions = &prep.config.analysis.regions;
     let (Some([a, b]), false) = (&prep.config.analysis.scatter, regions.is_empty()) else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
     let system = &prep.system;
     let x = prep.read_written(trajectory)?;
@@ -860,10 +879,14 @@ fn region_reports(prep: &Prepared, trajectory: &Path, chains: usize) -> Result<V
     };
     let first = &regions[0];
     let first_summary = summarize_chains(&per_chain(&indicator(first)));
-    Ok(regions
+    let mut warnings = Vec::new();
+    let reports = regions
         .iter()
         .map(|r| {
-            let summary = summarize_chains(&per_chain(&indicator(r)));
+            let series = per_chain(&indicator(r));
+            let refs: Vec<&[f64]> = series.iter().map(Vec::as_slice).collect();
+            warnings.extend(check_chain_spread(&format!("P({})", r.name), &refs));
+            let summary = summarize_chains(&series);
             let (p, p_first) = (
                 summary.as_ref().map(|s| s.mean).unwrap_or(f64::NAN),
                 first_summary.as_ref().map(|s| s.mean).unwrap_or(f64::NAN),
@@ -882,5 +905,6 @@ fn region_reports(prep: &Prepared, trajectory: &Path, chains: usize) -> Result<V
                     .and_then(finite),
             }
         })
-        .collect())
+        .collect();
+    Ok((reports, warnings))
 }
