@@ -114,6 +114,7 @@ fn spread_over_ranks_the_chains_are_those_of_one_process() {
         let mut alone = Sampler::new(config(exchange), &u, &[1.7, 0.0]).unwrap();
         alone.run(&u, Learned::none(), |_| Ok(())).unwrap();
         let alone = alone.report();
+        // 5 chains, or 5 ladders of 4 rungs: with 3 ranks, rungs of one ladder sit on two.
         for size in [1, 2, 3] {
             let reports = spread(size, exchange, None);
             for (rank, r) in reports.iter().enumerate() {

@@ -225,7 +225,7 @@ fn sample_spread(config: &Path, options: &Options, display: &mut Display) -> bol
         if ranks.rank() == 0 {
             prep.create_run_dir(options, Stage::Sample)?;
             display.note(&format!(
-                "sampling on {} MPI ranks (whole ladders or chains per rank)",
+                "sampling on {} MPI ranks (an even share of the chains each, rank 0 writing)",
                 ranks.size()
             ));
             let s = boltzgen::pipeline::sample_on(&prep, options, model.as_ref(), display, &ranks)?;

@@ -475,7 +475,7 @@ impl Sampler {
         end: usize,
         ranks: &dyn Ranks,
     ) -> Result<()> {
-        let (rank, size, ladders) = (ranks.rank(), ranks.size(), self.config.chains);
+        let (rank, size, n_chains) = (ranks.rank(), ranks.size(), self.chains.len());
         let mut cumulative_weights = Vec::with_capacity(self.config.moves.len());
         let mut acc = 0.0;
         for m in &self.config.moves {
@@ -506,7 +506,7 @@ impl Sampler {
                     .zip(served.par_drain(..))
                     .enumerate()
                     .try_for_each(|(c, (chain, s))| {
-                        if size == 1 || ranks::owner(c / rungs, ladders, size) == rank {
+                        if size == 1 || ranks::owner(c, n_chains, size) == rank {
                             chain.advance(s, end, c % rungs, &ctx)
                         } else {
                             Ok(())
@@ -528,8 +528,8 @@ impl Sampler {
     /// process holds the same chains.
     fn share_chains(&mut self, ranks: &dyn Ranks) -> Result<()> {
         let (rank, size) = (ranks.rank(), ranks.size());
-        let (ladders, rungs) = (self.config.chains, self.config.rungs());
-        let owned_by = |c: usize| ranks::owner(c / rungs, ladders, size);
+        let n_chains = self.chains.len();
+        let owned_by = |c: usize| ranks::owner(c, n_chains, size);
         let mine: Vec<(usize, &Chain)> = self
             .chains
             .iter()

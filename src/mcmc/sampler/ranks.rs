@@ -2,8 +2,9 @@
 //! other transport) without depending on one.
 //!
 //! # The scheme
-//! Every process holds the whole sampler; each advances only the chains it owns (whole
-//! ladders, split evenly by rank), and after every stretch of per-chain moves the processes
+//! Every process holds the whole sampler; each advances only the chains it owns (contiguous,
+//! even blocks of the chains, so that the rungs of one replica-exchange ladder may sit on
+//! different processes), and after every stretch of per-chain moves the processes
 //! exchange the chains they advanced ([`Ranks::all_gather`]), so that each again holds the
 //! same state. Batched learned moves are then served on every process for every waiting chain
 //! (the same calls, in the same order, from the same generator stream), and replica swaps are
@@ -50,11 +51,13 @@ impl Ranks for OneProcess {
     }
 }
 
-/// The rank that owns ladder `ladder` of `ladders` when `size` processes share them: whole
-/// ladders in contiguous, even blocks (so every process works once `ladders ≥ size`).
-pub(super) fn owner(ladder: usize, ladders: usize, size: usize) -> usize {
-    // u128: `ladder · size` may not fit a usize for absurd inputs; the result is < size.
-    ((ladder as u128 * size as u128) / ladders.max(1) as u128) as usize
+/// The rank that owns chain `chain` of `chains` when `size` processes share them: contiguous,
+/// even blocks, so every process works once `chains ≥ size`. Swaps between rungs on
+/// different processes need nothing more: every process decides every swap on the chains it
+/// holds after the exchange ([`Ranks::all_gather`], `MPI_Allgatherv`).
+pub(super) fn owner(chain: usize, chains: usize, size: usize) -> usize {
+    // u128: `chain · size` may not fit a usize for absurd inputs; the result is < size.
+    ((chain as u128 * size as u128) / chains.max(1) as u128) as usize
 }
 
 #[cfg(test)]
@@ -62,7 +65,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ladders_are_split_evenly_and_in_order() {
+    fn chains_are_split_evenly_and_in_order() {
         let owners: Vec<usize> = (0..8).map(|l| owner(l, 8, 3)).collect();
         assert_eq!(owners, vec![0, 0, 0, 1, 1, 1, 2, 2]);
         assert!((0..5).all(|l| owner(l, 5, 1) == 0));
