@@ -63,6 +63,11 @@ impl Ranks for MpiRanks {
             displacements.push(total);
             total = total.checked_add(c).ok_or_else(too_big)?;
         }
+        if total == 0 {
+            // Nothing to move (a signal between ranks): an empty send and receive buffer
+            // would share the same dangling address, which MPI refuses as aliasing.
+            return Ok(vec![Vec::new(); counts.len()]);
+        }
         let mut buffer = vec![0u8; usize::try_from(total).map_err(|_| too_big())?];
         {
             let mut partition = PartitionMut::new(&mut buffer[..], &counts[..], &displacements[..]);

@@ -1,8 +1,9 @@
 //! `mpirun -np N boltzgen sample` as a user runs it (built with `--features mpi`, on Open
 //! MPI): the same files, bit for bit, as one process for N = 1, 2, 3 — with replica exchange,
-//! and with flow moves (served on every rank from the same stream); a run stopped on two ranks
-//! resumes on three; an error on one rank ends them all with exit code 2; and commands that do
-//! not spread over ranks are refused rather than run N times into the same files.
+//! and with flow moves (served on every rank from the same stream); `boltzgen run` trains once
+//! on the first rank and samples on all; a run stopped on two ranks resumes on three; an error
+//! on one rank ends them all with exit code 2; and commands that do not spread over ranks are
+//! refused rather than run N times into the same files.
 //!
 //! Planted once (2026-12-04): a rank that does not take the other ranks' chains after a
 //! stretch of moves (`share_chains` skipped in `Sampler::run_segment`) failed all four tests:
@@ -131,11 +132,7 @@ fn a_run_stopped_on_two_ranks_resumes_on_three() {
     same_files(&d.join("whole"), &d.join("moved"));
 }
 
-#[test]
-fn flow_moves_spread_over_ranks_are_those_of_one_process() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let config = r#"
+const FLOW_RUN: &str = r#"
 seed = 1
 [system]
 potential = "double_well"
@@ -167,15 +164,22 @@ weight = 1.0
 kind = "random_walk"
 weight = 1.0
 step = 0.5
+[reweight]
+draws = 2000
 "#;
-    std::fs::write(d.join("train.toml"), config.replace("FILE", "")).unwrap();
+
+#[test]
+fn flow_moves_spread_over_ranks_are_those_of_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("train.toml"), FLOW_RUN.replace("FILE", "")).unwrap();
     ok(&boltzgen(
         &["train", "train.toml", "-o", "model", "-q", "--threads", "1"],
         d,
     ));
     std::fs::write(
         d.join("sample.toml"),
-        config.replace("FILE", "file = \"model/model.json\""),
+        FLOW_RUN.replace("FILE", "file = \"model/model.json\""),
     )
     .unwrap();
     ok(&boltzgen(
@@ -195,6 +199,29 @@ step = 0.5
     same_files(&d.join("alone"), &d.join("np2"));
 }
 
+/// `boltzgen run` on three ranks: the first trains (once: the others load its model from the
+/// run directory), all sample, the first reweights; the same files as one process.
+#[test]
+fn mpirun_run_trains_once_and_samples_on_every_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("run.toml"), FLOW_RUN.replace("FILE", "")).unwrap();
+    ok(&boltzgen(
+        &["run", "run.toml", "-o", "alone", "-q", "--threads", "1"],
+        d,
+    ));
+    let o = mpirun(3, &["run", "run.toml", "-o", "np3", "-q"], d);
+    ok(&o);
+    same_files(&d.join("alone"), &d.join("np3"));
+    for f in ["model.safetensors", "weights.csv"] {
+        let (x, y) = (
+            std::fs::read(d.join("alone").join(f)).unwrap(),
+            std::fs::read(d.join("np3").join(f)).unwrap(),
+        );
+        assert!(x == y, "{f} differs");
+    }
+}
+
 #[test]
 fn an_error_on_one_rank_ends_every_rank_and_other_commands_are_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -211,11 +238,11 @@ fn an_error_on_one_rank_ends_every_rank_and_other_commands_are_refused() {
         "{err}"
     );
 
-    let o = mpirun(2, &["run", "x.toml", "-o", "twice"], d);
+    let o = mpirun(2, &["train", "x.toml", "-o", "twice"], d);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("only `boltzgen sample` spreads over MPI ranks"),
+        err.contains("only `boltzgen sample` and `run` spread over MPI ranks"),
         "{err}"
     );
     assert!(!d.join("twice").exists(), "nothing was written");

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use boltzgen::config::RunConfig;
 use boltzgen::diagnostics::Warning;
 use boltzgen::generator::DeviceChoice;
+use boltzgen::mcmc::{OneProcess, Ranks};
 use boltzgen::pipeline::{
     inspect, plots, reweight, run_warnings, sample, train, Model, Options, Prepared, Progress,
     ReweightSummary, SampleSummary, Stage, TrainSummary,
@@ -212,7 +213,6 @@ fn launched_ranks() -> Option<usize> {
 /// An error on any rank ends them all (`MPI_Abort`, exit code 2), so none waits for ever.
 #[cfg(feature = "mpi")]
 fn sample_spread(config: &Path, options: &Options, display: &mut Display) -> boltzgen::Result<()> {
-    use boltzgen::mcmc::Ranks;
     use boltzgen::mpi_ranks::MpiRanks;
     let universe = mpi::initialize().ok_or_else(|| boltzgen::Error::InvalidArgument {
         name: "mpirun".into(),
@@ -236,12 +236,63 @@ fn sample_spread(config: &Path, options: &Options, display: &mut Display) -> bol
         }
     })();
     if let Err(e) = &outcome {
-        eprintln!(
-            "boltzgen: error (MPI rank {} of {}): {e}",
-            ranks.rank(),
-            ranks.size()
-        );
-        ranks.abort(2);
+        report_and_abort(&ranks, e);
+    }
+    outcome
+}
+
+/// Prints `e` as this rank's error in one write (so that MPI's own abort message, from
+/// another process, cannot cut it), then ends every rank with exit code 2.
+#[cfg(feature = "mpi")]
+fn report_and_abort(ranks: &boltzgen::mpi_ranks::MpiRanks, e: &boltzgen::Error) -> ! {
+    use std::io::Write;
+    let line = format!(
+        "boltzgen: error (MPI rank {} of {}): {e}\n",
+        ranks.rank(),
+        ranks.size()
+    );
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(line.as_bytes());
+    let _ = err.flush();
+    ranks.abort(2)
+}
+
+/// `mpirun -np N boltzgen run [CONFIG]`: the first rank trains, samples (over all ranks),
+/// reweights and writes everything; the others wait until the trained model is in the run
+/// directory, load it, and advance their share of the chains. An error on any rank ends them
+/// all (`MPI_Abort`, exit code 2).
+#[cfg(feature = "mpi")]
+fn run_spread(
+    config: Option<&Path>,
+    options: &Options,
+    display: &mut Display,
+) -> boltzgen::Result<()> {
+    use boltzgen::mpi_ranks::MpiRanks;
+    let universe = mpi::initialize().ok_or_else(|| boltzgen::Error::InvalidArgument {
+        name: "mpirun".into(),
+        message: "MPI could not be initialised".into(),
+    })?;
+    let ranks = MpiRanks::new(&universe);
+    let outcome = if ranks.rank() == 0 {
+        run_whole(config, options, display, &ranks)
+    } else {
+        (|| {
+            let prep = run_prep(config, options)?;
+            // Until the first rank has trained and saved the model (or failed: then MPI_Abort).
+            ranks.all_gather(&[])?;
+            if prep.config.sample.is_none() {
+                return Ok(());
+            }
+            let trained = prep.path("model.json");
+            let model = match &prep.config.model {
+                Some(m) if trained.is_file() => Some(prep.load_model(&trained, m.kind)?),
+                _ => existing_model(&prep)?,
+            };
+            boltzgen::pipeline::sample_worker(&prep, model.as_ref(), &ranks)
+        })()
+    };
+    if let Err(e) = &outcome {
+        report_and_abort(&ranks, e);
     }
     outcome
 }
@@ -283,13 +334,14 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
     let options = options(cli);
     let mut display = Display::new(cli.quiet);
     if let Some(n) = launched_ranks() {
-        if !matches!(cli.command, Command::Sample { .. }) || !cfg!(feature = "mpi") {
+        let spreads = matches!(cli.command, Command::Sample { .. } | Command::Run { .. });
+        if !spreads || !cfg!(feature = "mpi") {
             return Err(boltzgen::Error::InvalidArgument {
                 name: "mpirun".into(),
                 message: format!(
                     "started as one of {n} MPI processes, which would each run the whole job \
-                     into the same files: only `boltzgen sample` spreads over MPI ranks, and \
-                     only when boltzgen is built with `--features mpi`{}",
+                     into the same files: only `boltzgen sample` and `run` spread over MPI \
+                     ranks, and only when boltzgen is built with `--features mpi`{}",
                     if cfg!(feature = "mpi") {
                         ""
                     } else {
@@ -337,64 +389,89 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             finish(&prep, &mut display, None, None, Some(&r), &r.warnings)
         }
         Command::Run { config } => {
-            let prep = match config {
-                Some(path) => Prepared::new(path, &options)?,
-                None => {
-                    let path = Path::new("examples/double_well.toml (built in)");
-                    let parsed = RunConfig::parse(DEFAULT_EXAMPLE, path)?;
-                    let mut options = options.clone();
-                    options.output = options
-                        .output
-                        .or_else(|| Some(PathBuf::from("runs/double_well")));
-                    Prepared::from_config(parsed, Path::new("double_well.toml"), &options)?
-                }
-            };
-            // Fail on a model file that does not fit before anything is written.
-            prep.load_model_file()?;
-            prep.create_run_dir(&options, Stage::Whole)?;
-            display.note(&format!("run directory: {}", prep.run_dir.display()));
-            let trained = if prep.config.model.is_some() {
-                Some(train(&prep, &options, &mut display)?)
-            } else {
-                None
-            };
-            let model = trained.as_ref().map(|(m, _)| m);
-            let sampled = if prep.config.sample.is_some() {
-                Some(sample(&prep, &options, model, &mut display)?)
-            } else {
-                None
-            };
-            let reweighted = match model {
-                Some(m @ (Model::Flow(_) | Model::TorchScript(_))) => {
-                    Some(reweight(&prep, m, &mut display)?)
-                }
-                _ => None,
-            };
-            let plotted = draw(&prep, &mut display)?;
-            let warnings = run_warnings(sampled.as_ref(), reweighted.as_ref());
-            boltzgen::pipeline::write_json(
-                &prep.path("report.json"),
-                &serde_json::json!({
-                    "system": prep.system.potential.name(),
-                    "beta": prep.system.beta,
-                    "seed": prep.seed,
-                    "train": trained.as_ref().map(|(_, t)| t),
-                    "sample": sampled,
-                    "reweight": reweighted,
-                    "plots": plotted,
-                    "warnings": warnings,
-                }),
-            )?;
-            finish(
-                &prep,
-                &mut display,
-                trained.as_ref().map(|(_, t)| t),
-                sampled.as_ref(),
-                reweighted.as_ref(),
-                &warnings,
-            )
+            #[cfg(feature = "mpi")]
+            if launched_ranks().is_some() {
+                return run_spread(config.as_deref(), &options, &mut display);
+            }
+            run_whole(config.as_deref(), &options, &mut display, &OneProcess)
         }
     }
+}
+
+/// The config of `boltzgen run [CONFIG]`, the built-in example without one.
+fn run_prep(config: Option<&Path>, options: &Options) -> boltzgen::Result<Prepared> {
+    match config {
+        Some(path) => Prepared::new(path, options),
+        None => {
+            let path = Path::new("examples/double_well.toml (built in)");
+            let parsed = RunConfig::parse(DEFAULT_EXAMPLE, path)?;
+            let mut options = options.clone();
+            options.output = options
+                .output
+                .or_else(|| Some(PathBuf::from("runs/double_well")));
+            Prepared::from_config(parsed, Path::new("double_well.toml"), &options)
+        }
+    }
+}
+
+/// `boltzgen run`: train, sample, reweight, plot and report, as the first (or only) process
+/// of `ranks`; with more than one, it tells the others when the trained model is on disk and
+/// spreads the sampling over them.
+fn run_whole(
+    config: Option<&Path>,
+    options: &Options,
+    display: &mut Display,
+    ranks: &dyn Ranks,
+) -> boltzgen::Result<()> {
+    let prep = run_prep(config, options)?;
+    // Fail on a model file that does not fit before anything is written.
+    prep.load_model_file()?;
+    prep.create_run_dir(options, Stage::Whole)?;
+    display.note(&format!("run directory: {}", prep.run_dir.display()));
+    let trained = if prep.config.model.is_some() {
+        Some(train(&prep, options, display)?)
+    } else {
+        None
+    };
+    if ranks.size() > 1 {
+        // The model is in the run directory: the other processes may load it.
+        ranks.all_gather(&[])?;
+    }
+    let model = trained.as_ref().map(|(m, _)| m);
+    let sampled = if prep.config.sample.is_some() {
+        Some(boltzgen::pipeline::sample_on(
+            &prep, options, model, display, ranks,
+        )?)
+    } else {
+        None
+    };
+    let reweighted = match model {
+        Some(m @ (Model::Flow(_) | Model::TorchScript(_))) => Some(reweight(&prep, m, display)?),
+        _ => None,
+    };
+    let plotted = draw(&prep, display)?;
+    let warnings = run_warnings(sampled.as_ref(), reweighted.as_ref());
+    boltzgen::pipeline::write_json(
+        &prep.path("report.json"),
+        &serde_json::json!({
+            "system": prep.system.potential.name(),
+            "beta": prep.system.beta,
+            "seed": prep.seed,
+            "train": trained.as_ref().map(|(_, t)| t),
+            "sample": sampled,
+            "reweight": reweighted,
+            "plots": plotted,
+            "warnings": warnings,
+        }),
+    )?;
+    finish(
+        &prep,
+        display,
+        trained.as_ref().map(|(_, t)| t),
+        sampled.as_ref(),
+        reweighted.as_ref(),
+        &warnings,
+    )
 }
 
 /// Draws the run directory's plots, noting when they were skipped.
