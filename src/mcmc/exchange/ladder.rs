@@ -35,6 +35,11 @@ impl LadderTuner {
         }
     }
 
+    /// Pairs of neighbours it follows.
+    pub(super) fn pairs(&self) -> usize {
+        self.acceptance.len()
+    }
+
     /// Takes in the expected acceptance of one attempt at pair `i`.
     pub(super) fn observe(&mut self, i: usize, probability: f64) {
         let a = &mut self.acceptance[i];

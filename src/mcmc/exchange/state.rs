@@ -90,6 +90,30 @@ impl Exchange {
         }
     }
 
+    /// Whether this state fits `chains` chains of ladders of `config`'s rungs (every length,
+    /// and the replica labels a permutation): what a resume checks of a checkpoint's state, so
+    /// that a damaged one is refused rather than indexed out of range.
+    pub(crate) fn fits(&self, config: &ExchangeConfig, chains: usize) -> bool {
+        let rungs = config.rungs();
+        let mut seen = vec![false; chains];
+        let permutation = self.replica_at.len() == chains
+            && self
+                .replica_at
+                .iter()
+                .all(|&r| r < chains && !std::mem::replace(&mut seen[r], true));
+        permutation
+            && rungs >= 2
+            && chains % rungs == 0
+            && self.betas.len() == rungs
+            && self.phase.len() == chains
+            && self.round_trips.len() == chains
+            && self.occupancy.len() == chains * rungs
+            && self.production_pairs.len() == rungs - 1
+            && self.burn_in_pairs.len() == rungs - 1
+            && self.energy_sums.len() == rungs
+            && self.tuner.as_ref().is_none_or(|t| t.pairs() == rungs - 1)
+    }
+
     /// β of every rung, as now in force.
     pub(crate) fn betas(&self) -> &[f64] {
         &self.betas
@@ -248,6 +272,18 @@ mod tests {
         assert_eq!(x.replica_at, vec![0, 2, 1]);
         assert_eq!(x.round_trips[0], 1);
         assert_eq!(x.report(Vec::new()).occupancy[0].iter().sum::<f64>(), 1.0);
+    }
+
+    #[test]
+    fn a_state_fits_only_its_own_ladder_and_chains() {
+        let mut x = Exchange::new(&config(false), 2, 1);
+        assert!(x.fits(&config(false), 6));
+        assert!(!x.fits(&config(false), 9), "three ladders, not two");
+        let mut four = config(false);
+        four.betas.push(0.1);
+        assert!(!x.fits(&four, 8));
+        x.replica_at[0] = 1; // replica 1 twice, replica 0 nowhere
+        assert!(!x.fits(&config(false), 6));
     }
 
     #[test]

@@ -107,6 +107,16 @@ impl Sampler {
         if sampler.move_memory.len() != sampler.config.moves.len() {
             return Err(bad("holds buffers for another number of moves".into()));
         }
+        let exchange_fits = match (&sampler.exchange, &sampler.config.exchange) {
+            (Some(state), Some(config)) => state.fits(config, sampler.chains.len()),
+            (None, None) => true,
+            _ => false,
+        };
+        if !exchange_fits {
+            return Err(bad(
+                "its replica-exchange state does not fit its chains and ladder".into(),
+            ));
+        }
         if sampler.chains.iter().any(|c| c.t != sampler.step) {
             return Err(bad("chains are not aligned at a block end".into()));
         }
