@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Error;
 use crate::mcmc::ExchangeConfig;
 
 /// Replica exchange between rungs at rising temperatures (see [`crate::mcmc::exchange`]).
@@ -109,31 +110,27 @@ impl ReplicaExchangeConfig {
                 ),
             );
         }
-        if let Some(r) = temperatures.windows(2).position(|w| w[1] <= w[0]) {
-            return bad(
-                &format!("temperatures[{}]", r + 1),
-                "the temperatures must rise along the ladder".into(),
-            );
-        }
-        if self.swap_interval == 0 || sync_interval % self.swap_interval != 0 {
-            return bad(
-                "swap_interval",
-                format!(
-                    "must be positive and divide [sample] sync_interval ({sync_interval}), got {}",
-                    self.swap_interval
-                ),
-            );
-        }
         let mut betas: Vec<f64> = temperatures
             .iter()
             .map(|t| beta * temperature / t)
             .collect();
         // The target rung is the system's own β, bit for bit.
         betas[0] = beta;
-        Ok(ExchangeConfig {
+        let ladder = ExchangeConfig {
             betas,
             swap_interval: self.swap_interval,
             tune: self.tune,
-        })
+        };
+        // The ladder's own checks (rising, swap interval), named by the user's keys: β index
+        // r is temperature index r.
+        ladder.validate(beta, sync_interval).map_err(|e| match e {
+            Error::InvalidArgument { name, message } => (
+                name.trim_start_matches("replica_exchange.")
+                    .replace("betas", "temperatures"),
+                message,
+            ),
+            other => ("temperatures".to_string(), other.to_string()),
+        })?;
+        Ok(ladder)
     }
 }

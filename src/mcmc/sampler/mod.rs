@@ -425,12 +425,29 @@ impl Sampler {
     ) -> Result<()> {
         let end = ((self.step / self.config.sync_interval + 1) * self.config.sync_interval)
             .min(self.config.total_steps());
+        // Once per block, not per swap segment: the mixture's cumulative weights, and a copy
+        // of the config that the chains read while the sampler's chains are borrowed.
+        let config = self.config.clone();
+        let cumulative_weights: Vec<f64> = config
+            .moves
+            .iter()
+            .scan(0.0, |acc, m| {
+                *acc += m.weight;
+                Some(*acc)
+            })
+            .collect();
         while self.step < end {
             let segment_end = match &self.exchange {
                 Some(x) => ((self.step / x.swap_interval() + 1) * x.swap_interval()).min(end),
                 None => end,
             };
-            self.run_segment(potential, moves, segment_end, ranks)?;
+            self.run_segment(
+                potential,
+                moves,
+                (&config, &cumulative_weights),
+                segment_end,
+                ranks,
+            )?;
             self.step = segment_end;
             if self
                 .exchange
@@ -472,17 +489,11 @@ impl Sampler {
         &mut self,
         potential: &dyn Potential,
         moves: &mut [Scheduled],
+        (config, cumulative_weights): (&SamplerConfig, &[f64]),
         end: usize,
         ranks: &dyn Ranks,
     ) -> Result<()> {
         let (rank, size, n_chains) = (ranks.rank(), ranks.size(), self.chains.len());
-        let mut cumulative_weights = Vec::with_capacity(self.config.moves.len());
-        let mut acc = 0.0;
-        for m in &self.config.moves {
-            acc += m.weight;
-            cumulative_weights.push(acc);
-        }
-        let config = self.config.clone();
         let betas = self.betas();
         let rungs = betas.len();
         let mut served: Vec<Option<Proposed>> = vec![None; self.chains.len()];
@@ -491,8 +502,8 @@ impl Sampler {
                 let ctx = Context {
                     potential,
                     betas: &betas,
-                    config: &config,
-                    cumulative_weights: &cumulative_weights,
+                    config,
+                    cumulative_weights,
                     per_chain: moves
                         .iter()
                         .map(|m| match m {
