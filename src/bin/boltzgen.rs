@@ -4,22 +4,23 @@
 //! progress, prints the summary, and turns errors into exit code 2.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+#[cfg(feature = "mpi")]
+use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use boltzgen::config::RunConfig;
-use boltzgen::diagnostics::Warning;
 use boltzgen::generator::DeviceChoice;
-use boltzgen::mcmc::{OneProcess, Ranks};
+use boltzgen::mcmc::OneProcess;
+#[cfg(feature = "mpi")]
+use boltzgen::mcmc::Ranks;
+#[cfg(feature = "mpi")]
+use boltzgen::pipeline::existing_model;
 use boltzgen::pipeline::{
-    inspect, plots, reweight, run_warnings, sample, train, Model, Options, Prepared, Progress,
-    ReweightSummary, SampleSummary, Stage, TrainSummary,
+    inspect, prepare_run, reweight_command, run_command, sample_command, train_command, Options,
+    Prepared, Progress, RunReport,
 };
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-
-/// The built-in example that `boltzgen run` uses without a config.
-const DEFAULT_EXAMPLE: &str = include_str!("../../examples/double_well.toml");
 
 #[derive(Parser)]
 #[command(
@@ -221,17 +222,15 @@ fn sample_spread(config: &Path, options: &Options, display: &mut Display) -> bol
     let ranks = MpiRanks::new(&universe);
     let outcome = (|| {
         let prep = Prepared::new(config, options)?;
-        let model = existing_model(&prep)?;
         if ranks.rank() == 0 {
-            prep.create_run_dir(options, Stage::Sample)?;
             display.note(&format!(
                 "sampling on {} MPI ranks (an even share of the chains each, rank 0 writing)",
                 ranks.size()
             ));
-            let s = boltzgen::pipeline::sample_on(&prep, options, model.as_ref(), display, &ranks)?;
-            draw(&prep, display)?;
-            finish(&prep, display, None, Some(&s), None, &s.warnings)
+            let report = sample_command(&prep, options, display, &ranks)?;
+            finish(&prep, display, &report)
         } else {
+            let model = existing_model(&prep)?;
             boltzgen::pipeline::sample_worker(&prep, model.as_ref(), &ranks)
         }
     })();
@@ -274,10 +273,14 @@ fn run_spread(
     })?;
     let ranks = MpiRanks::new(&universe);
     let outcome = if ranks.rank() == 0 {
-        run_whole(config, options, display, &ranks)
+        (|| {
+            let prep = prepare_run(config, options)?;
+            let report = run_command(&prep, options, display, &ranks)?;
+            finish(&prep, display, &report)
+        })()
     } else {
         (|| {
-            let prep = run_prep(config, options)?;
+            let prep = prepare_run(config, options)?;
             // Until the first rank has trained and saved the model (or failed: then MPI_Abort).
             ranks.all_gather(&[])?;
             if prep.config.sample.is_none() {
@@ -358,11 +361,8 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
         }
         Command::Train { config } => {
             let prep = Prepared::new(config, &options)?;
-            prep.load_model_file()?;
-            prep.create_run_dir(&options, Stage::Whole)?;
-            let (_, t) = train(&prep, &options, &mut display)?;
-            draw(&prep, &mut display)?;
-            finish(&prep, &mut display, Some(&t), None, None, &[])
+            let (_, report) = train_command(&prep, &options, &mut display)?;
+            finish(&prep, &mut display, &report)
         }
         Command::Sample { config } => {
             #[cfg(feature = "mpi")]
@@ -370,131 +370,23 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
                 return sample_spread(config, &options, &mut display);
             }
             let prep = Prepared::new(config, &options)?;
-            let model = existing_model(&prep)?;
-            prep.create_run_dir(&options, Stage::Sample)?;
-            let s = sample(&prep, &options, model.as_ref(), &mut display)?;
-            draw(&prep, &mut display)?;
-            finish(&prep, &mut display, None, Some(&s), None, &s.warnings)
+            let report = sample_command(&prep, &options, &mut display, &OneProcess)?;
+            finish(&prep, &mut display, &report)
         }
         Command::Reweight { config } => {
             let prep = Prepared::new(config, &options)?;
-            let model = existing_model(&prep)?.ok_or_else(|| boltzgen::Error::Config {
-                file: config.clone(),
-                key: "model.file".into(),
-                message: "reweighting needs a trained model: give [model] file, or run `boltzgen train` first".into(),
-            })?;
-            prep.create_run_dir(&options, Stage::Reweight)?;
-            let r = reweight(&prep, &model, &mut display)?;
-            draw(&prep, &mut display)?;
-            finish(&prep, &mut display, None, None, Some(&r), &r.warnings)
+            let report = reweight_command(&prep, &options, &mut display)?;
+            finish(&prep, &mut display, &report)
         }
         Command::Run { config } => {
             #[cfg(feature = "mpi")]
             if launched_ranks().is_some() {
                 return run_spread(config.as_deref(), &options, &mut display);
             }
-            run_whole(config.as_deref(), &options, &mut display, &OneProcess)
+            let prep = prepare_run(config.as_deref(), &options)?;
+            let report = run_command(&prep, &options, &mut display, &OneProcess)?;
+            finish(&prep, &mut display, &report)
         }
-    }
-}
-
-/// The config of `boltzgen run [CONFIG]`, the built-in example without one.
-fn run_prep(config: Option<&Path>, options: &Options) -> boltzgen::Result<Prepared> {
-    match config {
-        Some(path) => Prepared::new(path, options),
-        None => {
-            let path = Path::new("examples/double_well.toml (built in)");
-            let parsed = RunConfig::parse(DEFAULT_EXAMPLE, path)?;
-            let mut options = options.clone();
-            options.output = options
-                .output
-                .or_else(|| Some(PathBuf::from("runs/double_well")));
-            Prepared::from_config(parsed, Path::new("double_well.toml"), &options)
-        }
-    }
-}
-
-/// `boltzgen run`: train, sample, reweight, plot and report, as the first (or only) process
-/// of `ranks`; with more than one, it tells the others when the trained model is on disk and
-/// spreads the sampling over them.
-fn run_whole(
-    config: Option<&Path>,
-    options: &Options,
-    display: &mut Display,
-    ranks: &dyn Ranks,
-) -> boltzgen::Result<()> {
-    let prep = run_prep(config, options)?;
-    // Fail on a model file that does not fit before anything is written.
-    prep.load_model_file()?;
-    prep.create_run_dir(options, Stage::Whole)?;
-    display.note(&format!("run directory: {}", prep.run_dir.display()));
-    let trained = if prep.config.model.is_some() {
-        Some(train(&prep, options, display)?)
-    } else {
-        None
-    };
-    if ranks.size() > 1 {
-        // The model is in the run directory: the other processes may load it.
-        ranks.all_gather(&[])?;
-    }
-    let model = trained.as_ref().map(|(m, _)| m);
-    let sampled = if prep.config.sample.is_some() {
-        Some(boltzgen::pipeline::sample_on(
-            &prep, options, model, display, ranks,
-        )?)
-    } else {
-        None
-    };
-    let reweighted = match model {
-        Some(m @ (Model::Flow(_) | Model::TorchScript(_))) => Some(reweight(&prep, m, display)?),
-        _ => None,
-    };
-    let plotted = draw(&prep, display)?;
-    let warnings = run_warnings(sampled.as_ref(), reweighted.as_ref());
-    boltzgen::pipeline::write_json(
-        &prep.path("report.json"),
-        &serde_json::json!({
-            "system": prep.system.potential.name(),
-            "beta": prep.system.beta,
-            "seed": prep.seed,
-            "train": trained.as_ref().map(|(_, t)| t),
-            "sample": sampled,
-            "reweight": reweighted,
-            "plots": plotted,
-            "warnings": warnings,
-        }),
-    )?;
-    finish(
-        &prep,
-        display,
-        trained.as_ref().map(|(_, t)| t),
-        sampled.as_ref(),
-        reweighted.as_ref(),
-        &warnings,
-    )
-}
-
-/// Draws the run directory's plots, noting when they were skipped.
-fn draw(
-    prep: &Prepared,
-    display: &mut Display,
-) -> boltzgen::Result<boltzgen::pipeline::PlotSummary> {
-    let summary = plots(prep)?;
-    if let Some(why) = &summary.skipped {
-        display.note(&format!("plots skipped: {why}"));
-    }
-    Ok(summary)
-}
-
-/// The model of `[model] file`, else the one a previous `train` wrote in the run directory.
-fn existing_model(prep: &Prepared) -> boltzgen::Result<Option<Model>> {
-    if let Some(m) = prep.load_model_file()? {
-        return Ok(Some(m));
-    }
-    let in_run_dir = prep.path("model.json");
-    match (&prep.config.model, in_run_dir.is_file()) {
-        (Some(m), true) => prep.load_model(&in_run_dir, m.kind).map(Some),
-        _ => Ok(None),
     }
 }
 
@@ -504,14 +396,11 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 }
 
 /// The summary table and the paths of everything written.
-fn finish(
-    prep: &Prepared,
-    display: &mut Display,
-    trained: Option<&TrainSummary>,
-    sampled: Option<&SampleSummary>,
-    reweighted: Option<&ReweightSummary>,
-    warnings: &[Warning],
-) -> boltzgen::Result<()> {
+fn finish(prep: &Prepared, display: &mut Display, report: &RunReport) -> boltzgen::Result<()> {
+    let trained = report.train.as_ref();
+    let sampled = report.sample.as_ref();
+    let reweighted = report.reweight.as_ref();
+    let warnings = &report.warnings;
     // Warnings go to stderr, after everything else and even with --quiet: a run that cannot
     // be trusted must not look like one that can.
     let warn = || {

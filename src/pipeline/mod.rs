@@ -7,6 +7,7 @@
 //! sample trajectories stream and are flushed at every checkpoint.
 
 mod balance;
+mod commands;
 mod inspect;
 mod plot;
 mod reweight;
@@ -27,6 +28,10 @@ use crate::generator::store::{load_flow, load_vae, ModelMetadata};
 use crate::generator::{DeviceChoice, Flow, Generator, TorchScriptGenerator, Vae};
 use crate::io::trajectory::{read_frames, FrameRange, ReadSpec};
 
+pub use commands::{
+    draw_plots, existing_model, prepare_run, reweight_command, run_command, sample_command,
+    train_command, RunReport, BUILTIN_EXAMPLE,
+};
 pub use inspect::inspect;
 pub use plot::{plot_run, PlotSummary, Scatter, Surface};
 pub use reweight::{reweight, BalanceReport, ReweightSummary, StateEstimate, StratumReport};
@@ -79,6 +84,40 @@ pub enum Model {
 }
 
 impl Model {
+    /// Opens a saved model of any kind: a TorchScript module by its extension (`.pt`, `.ts`,
+    /// `.torchscript`), otherwise a boltzgen model file (`model.json` and its weights), flow
+    /// or VAE as the file says.
+    ///
+    /// # Errors
+    /// [`Error::Io`]/[`Error::Model`] naming the file for a missing, corrupt or unusable model.
+    pub fn open(file: &Path, device: DeviceChoice) -> Result<Self> {
+        let is_torchscript = file
+            .extension()
+            .is_some_and(|e| e == "pt" || e == "ts" || e == "torchscript");
+        if is_torchscript {
+            return Ok(Model::TorchScript(TorchScriptGenerator::load(
+                file, device,
+            )?));
+        }
+        Ok(
+            match crate::generator::store::read_model_file(file)?.model {
+                crate::generator::store::ModelSpec::Vae(_) => Model::Vae(load_vae(file, device)?.0),
+                crate::generator::store::ModelSpec::Flow(_) => {
+                    Model::Flow(load_flow(file, device)?.0)
+                }
+            },
+        )
+    }
+
+    /// The model's kind: `flow`, `vae` or `torchscript`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Model::Flow(_) => "flow",
+            Model::Vae(_) => "vae",
+            Model::TorchScript(_) => "torchscript",
+        }
+    }
+
     /// The model as a generator.
     pub fn generator(&self) -> &dyn Generator {
         match self {
