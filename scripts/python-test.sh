@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 # What the Python side needs beyond the venv of env.sh, from PyPI, once: maturin (the build),
-# pytest, and OpenMM with openmmtools for the `boltzgen.openmm` move and its tests.
-BOLTZGEN_PYTHON_TEST_SPECS=(maturin==1.16.0 pytest==9.2.0 openmm==8.6.1 openmmtools==0.27.0)
+# pytest, OpenMM with openmmtools for the `boltzgen.openmm` move and its tests, and matplotlib
+# for the example in examples/python.
+BOLTZGEN_PYTHON_TEST_SPECS=(maturin==1.16.0 pytest==9.2.0 openmm==8.6.1 openmmtools==0.27.0 matplotlib==3.11.2)
 marker="$BOLTZGEN_VENV/.boltzgen-ready-python-tests-$(printf '%s ' "${BOLTZGEN_PYTHON_TEST_SPECS[@]}" | sha256sum | cut -c1-12)"
 if [ ! -f "$marker" ]; then
     echo "boltzgen: installing ${BOLTZGEN_PYTHON_TEST_SPECS[*]} into $BOLTZGEN_VENV; this happens once" >&2

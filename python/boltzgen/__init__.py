@@ -15,6 +15,7 @@ What is here:
   Metropolis-Hastings loop, with ``log_acceptance`` and ``accept``.
 - ``train``, ``sample``, ``reweight``, ``run``: whole runs from a TOML file or a dict, exactly as
   the ``boltzgen`` command does them, returning the reports as dicts.
+- ``read_frames(path)``: a trajectory file (any format chemfiles reads) as an array.
 - ``importance_weights``, ``summarize``, ``integrated_time``, ``split_rhat``: the estimators of
   the reports, on your own arrays.
 - ``boltzgen.openmm.BoltzgenMove``: an openmmtools MCMC move whose proposals come from a
@@ -47,6 +48,7 @@ from ._boltzgen import (
     importance_weights,
     integrated_time,
     log_acceptance,
+    read_frames,
     reweight,
     run,
     sample,
@@ -70,6 +72,7 @@ __all__ = [
     "importance_weights",
     "integrated_time",
     "log_acceptance",
+    "read_frames",
     "reweight",
     "run",
     "sample",

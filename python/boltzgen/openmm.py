@@ -128,9 +128,13 @@ class BoltzgenMove(MCMCMove):
             if accept(log_alpha, self._uniforms.random()):
                 self.n_accepted += 1
                 flat, x, u_current = trial, x_new, u_proposed
-        # The state ends at the last accepted configuration (the context may hold a rejected one).
+        # The state ends at the last accepted configuration (the context may hold a rejected
+        # one), with its energies read back from OpenMM as openmmtools' own moves leave them.
+        # Velocities are not touched: the target is π(x) N(v), so a Metropolis-Hastings update
+        # of x at fixed v keeps it, and GHMC or Langevin moves may carry their momenta across.
         sampler_state.positions = unit.Quantity(flat.reshape(-1, 3), unit.nanometer)
         sampler_state.apply_to_context(context, ignore_velocities=True)
+        sampler_state.update_from_context(context, ignore_velocities=True)
 
     def __getstate__(self):
         state = dict(

@@ -55,6 +55,11 @@ pub fn importance_weights<'py>(
 /// ``window``, ``tau_converged`` (False when the series is too short for a reliable τ: it is
 /// then a lower bound), ``ess``, ``ess_per_chain`` and ``split_rhat`` (NaN with fewer than 4
 /// draws per chain).
+///
+/// Example::
+///
+///     s = boltzgen.summarize(energies)          # (chains, steps)
+///     print(s["mean"], "+-", s["std_error"], "tau", s["tau"], "R-hat", s["split_rhat"])
 #[pyfunction]
 pub fn summarize<'py>(py: Python<'py>, chains: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
     let arrays = self::chains(chains, "chains")?;
@@ -75,6 +80,11 @@ pub fn summarize<'py>(py: Python<'py>, chains: &Bound<'py, PyAny>) -> PyResult<B
 
 /// The integrated autocorrelation time τ (in steps) of one or more chains (as for
 /// ``summarize``), with Sokal's self-consistent window.
+///
+/// Example::
+///
+///     tau = boltzgen.integrated_time(x[:, 0])   # one chain of one coordinate
+///     ess = x.shape[0] / tau
 #[pyfunction]
 pub fn integrated_time(chains: &Bound<'_, PyAny>) -> PyResult<f64> {
     let arrays = self::chains(chains, "chains")?;
@@ -83,6 +93,10 @@ pub fn integrated_time(chains: &Bound<'_, PyAny>) -> PyResult<f64> {
 }
 
 /// Split-R̂ of two or more chains (as for ``summarize``); near 1 when they have mixed.
+///
+/// Example::
+///
+///     assert boltzgen.split_rhat(energies) < 1.01   # energies: (chains, steps)
 #[pyfunction]
 pub fn split_rhat(chains: &Bound<'_, PyAny>) -> PyResult<f64> {
     let arrays = self::chains(chains, "chains")?;

@@ -148,12 +148,23 @@ impl ProposalEngine {
 
 /// ``log α = −β (u_proposed − u_current) + log_hastings``; ``-inf`` for a NaN or infinite
 /// proposed energy or a NaN Hastings term, so that such a proposal is always rejected.
+///
+/// Example::
+///
+///     x_new, log_h = engine.propose(x)
+///     log_a = boltzgen.log_acceptance(beta, u.energy(x), u.energy(x_new), log_h)
 #[pyfunction]
 pub fn log_acceptance(beta: f64, u_current: f64, u_proposed: f64, log_hastings: f64) -> f64 {
     boltzgen::engine::log_acceptance(beta, u_current, u_proposed, log_hastings)
 }
 
-/// The Metropolis–Hastings decision for ``log_alpha`` and a uniform draw in [0, 1).
+/// The Metropolis–Hastings decision for ``log_alpha`` and a uniform draw in [0, 1):
+/// ``uniform < exp(log_alpha)``, without the exponential when ``log_alpha ≥ 0``.
+///
+/// Example::
+///
+///     if boltzgen.accept(log_a, rng.random()):
+///         x = x_new
 #[pyfunction]
 pub fn accept(log_alpha: f64, uniform: f64) -> PyResult<bool> {
     if !(0.0..1.0).contains(&uniform) {

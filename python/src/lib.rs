@@ -15,6 +15,7 @@ mod errors;
 mod model;
 mod potential;
 mod runs;
+mod trajectory;
 
 use pyo3::prelude::*;
 
@@ -37,6 +38,7 @@ fn _boltzgen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(diagnostics::summarize, m)?)?;
     m.add_function(wrap_pyfunction!(diagnostics::integrated_time, m)?)?;
     m.add_function(wrap_pyfunction!(diagnostics::split_rhat, m)?)?;
+    m.add_function(wrap_pyfunction!(trajectory::read_frames, m)?)?;
     m.add_function(wrap_pyfunction!(runs::train, m)?)?;
     m.add_function(wrap_pyfunction!(runs::sample, m)?)?;
     m.add_function(wrap_pyfunction!(runs::reweight, m)?)?;

@@ -127,6 +127,12 @@ pub fn train<'py>(
 /// Samples with exact Metropolis–Hastings, as ``boltzgen sample`` does (learned moves use
 /// ``[model] file`` or the model a previous ``train`` left in the run directory), and returns
 /// the report as a dict. Options as for ``train``.
+///
+/// Example::
+///
+///     report = boltzgen.sample("examples/double_well.toml", output="runs/dw")
+///     energy = report["sample"]["energy"]
+///     print(energy["mean"], "+-", energy["std_error"], "tau", energy["tau"])
 #[pyfunction]
 #[pyo3(signature = (config, *, output = None, seed = None, device = None, force = false, resume = false, quiet = true))]
 #[allow(clippy::too_many_arguments)]
@@ -150,6 +156,12 @@ pub fn sample<'py>(
 
 /// Importance-reweights direct draws of the trained model, as ``boltzgen reweight`` does, and
 /// returns the report as a dict. Options as for ``train``.
+///
+/// Example::
+///
+///     report = boltzgen.reweight("examples/double_well.toml", output="runs/dw")
+///     log_z = report["reweight"]["log_z"]
+///     print(report["reweight"]["ess_fraction"], log_z["value"], "+-", log_z["std_error"])
 #[pyfunction]
 #[pyo3(signature = (config, *, output = None, seed = None, device = None, force = false, quiet = true))]
 pub fn reweight<'py>(

@@ -146,3 +146,11 @@ def test_an_existing_run_directory_is_not_overwritten(tmp_path):
     with pytest.raises(ValueError, match="was not created by boltzgen"):
         boltzgen.sample(config, output=out, force=True)
     assert (out / "notes.txt").read_text() == "my own file"
+
+
+def test_every_public_call_is_documented_with_an_example():
+    for name in boltzgen.__all__:
+        if name.endswith("Error") or name.startswith("__"):
+            continue
+        doc = getattr(boltzgen, name).__doc__ or ""
+        assert "Example" in doc, name

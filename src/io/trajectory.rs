@@ -208,6 +208,31 @@ pub fn read_frames(path: &Path, spec: &ReadSpec) -> Result<Vec<f64>> {
     Ok(out)
 }
 
+/// Number of atoms of the first frame of `path` (after `selection`, when given): what
+/// [`ReadSpec::n_particles`] must be to read the file.
+///
+/// # Errors
+/// [`Error::Trajectory`] if the file cannot be opened or its first frame read, or for a bad
+/// selection.
+pub fn count_atoms(path: &Path, selection: Option<&str>) -> Result<usize> {
+    quiet_chemfiles();
+    if !path.is_file() {
+        return Err(traj_error(path, None, "no such file"));
+    }
+    let mut traj = Trajectory::open(path, 'r')
+        .map_err(|e| traj_error(path, None, format!("cannot open: {e}")))?;
+    let mut frame = Frame::new();
+    traj.read_step(0, &mut frame)
+        .map_err(|e| traj_error(path, Some(0), format!("cannot read: {e}")))?;
+    match selection {
+        Some(s) => {
+            let mut sel = parse_selection(s).map_err(|m| traj_error(path, None, m))?;
+            Ok(sel.list(&frame).len())
+        }
+        None => Ok(frame.size()),
+    }
+}
+
 /// Number of frames chemfiles sees in `path`.
 ///
 /// # Errors
