@@ -320,7 +320,11 @@ fn a_resumed_run_matches_an_uninterrupted_one() {
     let o = boltzgen(&["sample", "long.toml", "-o", "interrupted", "--resume"], d);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
-    assert!(out.contains("resuming"), "{out}");
+    // Notes go to stderr, results to stdout.
+    assert!(
+        err.contains("resuming") && !out.contains("resuming"),
+        "{out}{err}"
+    );
     let o = boltzgen(&["sample", "long.toml", "-o", "whole", "-q"], d);
     assert!(o.status.success(), "{:?}", text(&o));
     for f in ["samples.csv", "samples.xyz"] {
@@ -376,7 +380,11 @@ fn a_resumed_run_with_balanced_flow_moves_matches_an_uninterrupted_one() {
     let o = boltzgen(&["sample", "long.toml", "-o", "interrupted", "--resume"], d);
     let (out, err) = text(&o);
     assert!(o.status.success(), "{out}{err}");
-    assert!(out.contains("resuming"), "{out}");
+    // Notes go to stderr, results to stdout.
+    assert!(
+        err.contains("resuming") && !out.contains("resuming"),
+        "{out}{err}"
+    );
     let o = boltzgen(&["sample", "long.toml", "-o", "whole", "-q"], d);
     assert!(o.status.success(), "{:?}", text(&o));
     for f in ["samples.csv", "samples.xyz"] {
@@ -838,4 +846,130 @@ trajectory_format = "{format}"
         .unwrap();
         assert_eq!(report["frames"], 0, "{format}");
     }
+}
+
+/// A short local-moves run for the tests of what goes where.
+const LOCAL_RUN: &str = r#"
+[system]
+potential = "double_well"
+beta = 1.0
+
+[sample]
+chains = 2
+burn_in = 100
+steps = 200
+start = [-1.7, 0.0]
+[[sample.moves]]
+kind = "random_walk"
+weight = 1.0
+step = 0.5
+"#;
+
+#[test]
+fn results_go_to_stdout_and_progress_and_notes_to_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "local.toml", LOCAL_RUN);
+    let o = boltzgen(&["sample", "local.toml", "-o", "plain"], d);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        out.contains("sample    400 frames") && out.contains("written to plain:"),
+        "{out}"
+    );
+    assert!(!out.contains("sampling:"), "progress on stdout: {out}");
+    assert!(
+        err.contains("sampling: 300 steps"),
+        "no progress on stderr: {err}"
+    );
+    assert!(!err.contains("debug:"), "{err}");
+
+    // -q: nothing on stderr but the verdict's warnings (this short run gets some); the
+    // results still on stdout.
+    let o = boltzgen(&["sample", "local.toml", "-o", "quiet", "-q"], d);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.lines().all(|l| l.starts_with("WARNING [")), "{err}");
+    assert!(out.contains("written to quiet:"), "{out}");
+
+    // -v: the debug log too, on stderr.
+    let o = boltzgen(&["sample", "local.toml", "-o", "verbose", "-v"], d);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("debug: sample: config local.toml, system `double_well`"),
+        "{err}"
+    );
+    assert!(!out.contains("debug:"), "{out}");
+    expect_failure(
+        &["sample", "local.toml", "-q", "-v"],
+        d,
+        &["--quiet", "--verbose"],
+    );
+}
+
+#[test]
+fn inspect_names_atoms_and_elements_and_gives_time_step_and_box() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/ala2");
+    let dir = tempfile::tempdir().unwrap();
+    let show = |file: &str| {
+        let o = boltzgen(&["inspect", data.join(file).to_str().unwrap()], dir.path());
+        let (out, err) = text(&o);
+        assert!(o.status.success() && err.is_empty(), "{out}{err}");
+        // Nothing prints an empty field.
+        for line in out.lines() {
+            assert!(
+                !line.trim_end().ends_with(':'),
+                "empty field: {line:?} in\n{out}"
+            );
+        }
+        out
+    };
+    let pdb = show("ala2.pdb");
+    for words in [
+        "1 frame\n",
+        "atoms: 22",
+        "names: H1 CH3 H2 H3 C O N H CA HA CB",
+        "elements: H ×12, C ×6, O ×2, N ×2",
+        "residues: 3 (ACE ALA NME)",
+        "bonds: 21",
+        "box: none (no unit cell in the file)",
+    ] {
+        assert!(pdb.contains(words), "`{words}` not in\n{pdb}");
+    }
+    // The DCD stores the time in AKMA units: 0.5 ps between frames, as the data's README says.
+    let dcd = show("md_300K.dcd");
+    for words in [
+        "20000 frames",
+        "time: 0.5000 → 10000.0000 ps, 0.5000 ps between frames",
+        "names: none in the file",
+        "steps: not recorded in the file",
+    ] {
+        assert!(dcd.contains(words), "`{words}` not in\n{dcd}");
+    }
+}
+
+#[test]
+fn chemfiles_warnings_reach_the_log_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdb = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/ala2/ala2.pdb"),
+    )
+    .unwrap();
+    let mut lines: Vec<&str> = pdb.lines().collect();
+    lines.insert(3, "ZZZZZZ an unknown record");
+    lines.insert(5, "ZZZZZZ an unknown record");
+    write(dir.path(), "odd.pdb", &(lines.join("\n") + "\n"));
+    let o = boltzgen(&["inspect", "odd.pdb"], dir.path());
+    let (out, err) = text(&o);
+    assert!(
+        o.status.success() && out.contains("atoms: 22"),
+        "{out}{err}"
+    );
+    let warning =
+        "warning: [chemfiles] PDB reader: ignoring unknown record: ZZZZZZ an unknown record";
+    assert_eq!(err.matches(warning).count(), 1, "{err}");
+    // -q keeps warnings.
+    let o = boltzgen(&["inspect", "odd.pdb", "-q"], dir.path());
+    assert!(text(&o).1.contains(warning));
 }

@@ -277,8 +277,8 @@ states = [{ name = "left", lower = -10.0, upper = -1.0 }, { name = "right", lowe
         "out",
     );
     assert!(
-        out.contains("SMC annealing") && out.contains("starting from the training frames"),
-        "{out}"
+        err.contains("SMC annealing") && err.contains("starting from the training frames"),
+        "{out}{err}"
     );
     let r = &report["reweight"];
     let (log_z, se, exact) = (

@@ -11,9 +11,28 @@ use chemfiles::{Atom, Frame, Selection, Trajectory};
 use crate::error::{Error, Result};
 
 /// Sends chemfiles' warnings to the `log` of this crate instead of stderr, once.
-fn quiet_chemfiles() {
+/// Sends chemfiles' warnings to the log (`tracing`, target `chemfiles`) instead of its own
+/// stderr printing: each distinct message once as a warning, its repeats (chemfiles warns per
+/// frame) at trace level, so that a long trajectory cannot flood the terminal.
+pub(crate) fn log_chemfiles_warnings() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| chemfiles::set_warning_callback(|_: &str| {}));
+    ONCE.call_once(|| {
+        chemfiles::set_warning_callback(|message: &str| {
+            static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+            let first = SEEN.lock().is_ok_and(|mut seen| {
+                let new = !seen.iter().any(|m| m == message);
+                if new && seen.len() < 1000 {
+                    seen.push(message.to_owned());
+                }
+                new
+            });
+            if first {
+                tracing::warn!(target: "chemfiles", "{message}");
+            } else {
+                tracing::trace!(target: "chemfiles", "{message}");
+            }
+        })
+    });
 }
 
 /// Frames `start:stop:stride` (Python slice rules without negatives).
@@ -123,7 +142,7 @@ fn parse_selection(s: &str) -> std::result::Result<Selection, String> {
 /// # Errors
 /// A message for a selection chemfiles cannot parse, or one of pairs, angles, ….
 pub fn check_selection(s: &str) -> std::result::Result<(), String> {
-    quiet_chemfiles();
+    log_chemfiles_warnings();
     parse_selection(s).map(|_| ())
 }
 
@@ -134,7 +153,7 @@ pub fn check_selection(s: &str) -> std::result::Result<(), String> {
 /// missing or unreadable file, an unreadable (e.g. truncated) frame, a wrong atom count, a
 /// bad selection, non-finite coordinates, or no frame in the range.
 pub fn read_frames(path: &Path, spec: &ReadSpec) -> Result<Vec<f64>> {
-    quiet_chemfiles();
+    log_chemfiles_warnings();
     if !path.is_file() {
         return Err(traj_error(path, None, "no such file"));
     }
@@ -215,7 +234,7 @@ pub fn read_frames(path: &Path, spec: &ReadSpec) -> Result<Vec<f64>> {
 /// [`Error::Trajectory`] if the file cannot be opened or its first frame read, or for a bad
 /// selection.
 pub fn count_atoms(path: &Path, selection: Option<&str>) -> Result<usize> {
-    quiet_chemfiles();
+    log_chemfiles_warnings();
     if !path.is_file() {
         return Err(traj_error(path, None, "no such file"));
     }
@@ -238,7 +257,7 @@ pub fn count_atoms(path: &Path, selection: Option<&str>) -> Result<usize> {
 /// # Errors
 /// [`Error::Trajectory`] if the file cannot be opened.
 pub fn count_frames(path: &Path) -> Result<usize> {
-    quiet_chemfiles();
+    log_chemfiles_warnings();
     let mut traj = Trajectory::open(path, 'r')
         .map_err(|e| traj_error(path, None, format!("cannot open: {e}")))?;
     Ok(traj.nsteps())
@@ -273,7 +292,7 @@ impl TrajectoryWriter {
         element: &str,
         append: bool,
     ) -> Result<Self> {
-        quiet_chemfiles();
+        log_chemfiles_warnings();
         let traj = Trajectory::open(path, if append { 'a' } else { 'w' })
             .map_err(|e| traj_error(path, None, format!("cannot open for writing: {e}")))?;
         let mut frame = Frame::new();

@@ -42,6 +42,21 @@ pub struct RunReport {
     pub warnings: Vec<Warning>,
 }
 
+/// The debug log's line for a command's start (`-v`).
+fn log_start(command: &str, prep: &Prepared) {
+    tracing::debug!(
+        "{command}: config {}, system `{}` ({} coordinates, β = {}), seed {}, device {:?}, run \
+         directory {}",
+        prep.config_path.display(),
+        prep.system.potential.name(),
+        prep.system.potential.dim(),
+        prep.system.beta,
+        prep.seed,
+        prep.device,
+        prep.run_dir.display()
+    );
+}
+
 impl RunReport {
     fn new(prep: &Prepared) -> Self {
         Self {
@@ -112,6 +127,7 @@ pub fn train_command(
     options: &Options,
     progress: &mut dyn Progress,
 ) -> Result<(Model, RunReport)> {
+    log_start("train", prep);
     prep.load_model_file()?;
     prep.create_run_dir(options, Stage::Whole)?;
     let (model, summary) = train(prep, options, progress)?;
@@ -133,6 +149,7 @@ pub fn sample_command(
     progress: &mut dyn Progress,
     ranks: &dyn Ranks,
 ) -> Result<RunReport> {
+    log_start("sample", prep);
     let model = existing_model(prep)?;
     prep.create_run_dir(options, Stage::Sample)?;
     let summary = sample_on(prep, options, model.as_ref(), progress, ranks)?;
@@ -153,6 +170,7 @@ pub fn reweight_command(
     options: &Options,
     progress: &mut dyn Progress,
 ) -> Result<RunReport> {
+    log_start("reweight", prep);
     let model = existing_model(prep)?.ok_or_else(|| Error::Config {
         file: prep.config_path.clone(),
         key: "model.file".into(),
@@ -182,6 +200,7 @@ pub fn run_command(
     progress: &mut dyn Progress,
     ranks: &dyn Ranks,
 ) -> Result<RunReport> {
+    log_start("run", prep);
     // Fail on a model file that does not fit before anything is written.
     prep.load_model_file()?;
     prep.create_run_dir(options, Stage::Whole)?;

@@ -3,7 +3,6 @@
 //! All the work happens in [`boltzgen::pipeline`]; this file parses the command line, draws
 //! progress, prints the summary, and turns errors into exit code 2.
 
-use std::io::IsTerminal;
 #[cfg(feature = "mpi")]
 use std::path::Path;
 use std::path::PathBuf;
@@ -17,10 +16,15 @@ use boltzgen::mcmc::Ranks;
 use boltzgen::pipeline::existing_model;
 use boltzgen::pipeline::{
     inspect, prepare_run, reweight_command, run_command, sample_command, train_command, Options,
-    Prepared, Progress, RunReport,
+    Prepared,
 };
 use clap::{Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+
+mod display;
+mod summary;
+
+use display::Display;
+use summary::print_summary;
 
 #[derive(Parser)]
 #[command(
@@ -53,9 +57,13 @@ struct Cli {
     /// Continue from the checkpoints in the run directory.
     #[arg(long, global = true)]
     resume: bool,
-    /// Print nothing but errors.
-    #[arg(long, short, global = true)]
+    /// No progress and no notes on stderr: only warnings and errors (results still go to
+    /// stdout).
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
     quiet: bool,
+    /// More of the log on stderr: -v adds debug lines, -vv trace lines.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -112,76 +120,6 @@ enum Command {
     },
 }
 
-/// Progress bars on a terminal, a few plain lines otherwise, nothing with --quiet.
-struct Display {
-    bar: Option<ProgressBar>,
-    terminal: bool,
-    quiet: bool,
-    phase: String,
-    total: u64,
-    last_logged: u64,
-}
-
-impl Display {
-    fn new(quiet: bool) -> Self {
-        Self {
-            bar: None,
-            terminal: std::io::stderr().is_terminal(),
-            quiet,
-            phase: String::new(),
-            total: 0,
-            last_logged: 0,
-        }
-    }
-}
-
-impl Progress for Display {
-    fn start(&mut self, phase: &str, total: u64) {
-        self.phase = phase.to_string();
-        self.total = total;
-        self.last_logged = 0;
-        if self.quiet {
-            return;
-        }
-        if self.terminal {
-            let bar = ProgressBar::new(total);
-            bar.set_style(
-                ProgressStyle::with_template(
-                    "{prefix:>10} [{bar:30}] {pos}/{len} {per_sec} ETA {eta} {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-            );
-            bar.set_prefix(phase.to_string());
-            self.bar = Some(bar);
-        } else {
-            println!("{phase}: {total} steps");
-        }
-    }
-
-    fn update(&mut self, done: u64, message: &str) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(done);
-            bar.set_message(message.to_string());
-        } else if !self.quiet && self.total > 0 && done * 10 / self.total > self.last_logged {
-            self.last_logged = done * 10 / self.total;
-            println!("{}: {done}/{} {message}", self.phase, self.total);
-        }
-    }
-
-    fn finish(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish();
-        }
-    }
-
-    fn note(&mut self, line: &str) {
-        if !self.quiet {
-            println!("{line}");
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match execute(&cli) {
@@ -223,12 +161,15 @@ fn sample_spread(config: &Path, options: &Options, display: &mut Display) -> bol
     let outcome = (|| {
         let prep = Prepared::new(config, options)?;
         if ranks.rank() == 0 {
-            display.note(&format!(
+            tracing::info!(
                 "sampling on {} MPI ranks (an even share of the chains each, rank 0 writing)",
                 ranks.size()
-            ));
+            );
             let report = sample_command(&prep, options, display, &ranks)?;
-            finish(&prep, display, &report)
+            {
+                print_summary(&prep, &report);
+                Ok(())
+            }
         } else {
             let model = existing_model(&prep)?;
             boltzgen::pipeline::sample_worker(&prep, model.as_ref(), &ranks)
@@ -276,7 +217,10 @@ fn run_spread(
         (|| {
             let prep = prepare_run(config, options)?;
             let report = run_command(&prep, options, display, &ranks)?;
-            finish(&prep, display, &report)
+            {
+                print_summary(&prep, &report);
+                Ok(())
+            }
         })()
     } else {
         (|| {
@@ -334,6 +278,7 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             })?;
         tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
     }
+    display::init_logging(display::level(cli.quiet, cli.verbose));
     let options = options(cli);
     let mut display = Display::new(cli.quiet);
     if let Some(n) = launched_ranks() {
@@ -362,7 +307,10 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
         Command::Train { config } => {
             let prep = Prepared::new(config, &options)?;
             let (_, report) = train_command(&prep, &options, &mut display)?;
-            finish(&prep, &mut display, &report)
+            {
+                print_summary(&prep, &report);
+                Ok(())
+            }
         }
         Command::Sample { config } => {
             #[cfg(feature = "mpi")]
@@ -371,12 +319,18 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             }
             let prep = Prepared::new(config, &options)?;
             let report = sample_command(&prep, &options, &mut display, &OneProcess)?;
-            finish(&prep, &mut display, &report)
+            {
+                print_summary(&prep, &report);
+                Ok(())
+            }
         }
         Command::Reweight { config } => {
             let prep = Prepared::new(config, &options)?;
             let report = reweight_command(&prep, &options, &mut display)?;
-            finish(&prep, &mut display, &report)
+            {
+                print_summary(&prep, &report);
+                Ok(())
+            }
         }
         Command::Run { config } => {
             #[cfg(feature = "mpi")]
@@ -385,187 +339,10 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
             }
             let prep = prepare_run(config.as_deref(), &options)?;
             let report = run_command(&prep, &options, &mut display, &OneProcess)?;
-            finish(&prep, &mut display, &report)
-        }
-    }
-}
-
-fn fmt(v: Option<f64>, digits: usize) -> String {
-    v.map(|v| format!("{v:.digits$}"))
-        .unwrap_or_else(|| "—".into())
-}
-
-/// The summary table and the paths of everything written.
-fn finish(prep: &Prepared, display: &mut Display, report: &RunReport) -> boltzgen::Result<()> {
-    let trained = report.train.as_ref();
-    let sampled = report.sample.as_ref();
-    let reweighted = report.reweight.as_ref();
-    let warnings = &report.warnings;
-    // Warnings go to stderr, after everything else and even with --quiet: a run that cannot
-    // be trusted must not look like one that can.
-    let warn = || {
-        for w in warnings {
-            eprintln!("{w}");
-        }
-    };
-    if display.quiet {
-        warn();
-        return Ok(());
-    }
-    println!();
-    println!(
-        "system {} (β = {}), seed {}",
-        prep.system.potential.name(),
-        prep.system.beta,
-        prep.seed
-    );
-    if let Some(t) = trained {
-        println!(
-            "  train     {} steps in {:.1} s, final loss {}",
-            t.steps,
-            t.seconds,
-            fmt(t.final_loss, 4)
-        );
-        if let Some(o) = &t.oversampling {
-            println!(
-                "            oversampled {} frames: {} copies added",
-                o.selected, o.added
-            );
-        }
-        if let Some(r) = &t.relaxation {
-            println!(
-                "            relaxed {} frames first: mean U {:.3} → {:.3}, acceptance {:.3}",
-                r.frames, r.mean_energy_before, r.mean_energy_after, r.acceptance
-            );
-        }
-    }
-    if let Some(s) = sampled {
-        let moves: Vec<String> = s
-            .moves
-            .iter()
-            .map(|m| format!("{} {:.3}", m.name, m.production.acceptance_rate()))
-            .collect();
-        println!(
-            "  sample    {} frames in {:.1} s; acceptance: {}",
-            s.frames,
-            s.seconds,
-            moves.join(", ")
-        );
-        if let Some(e) = &s.energy {
-            println!(
-                "            ⟨U⟩ = {} ± {}, τ = {} frames, ESS = {}, split-R̂ = {}",
-                fmt(e.mean, 4),
-                fmt(e.std_error, 4),
-                fmt(e.tau, 1),
-                fmt(e.ess, 0),
-                fmt(e.split_rhat, 4)
-            );
-        }
-        if let Some(t) = &s.transitions {
-            println!("            {} transitions between states", t.total);
-        }
-        if let Some(x) = &s.replica_exchange {
-            let temperatures: Vec<String> =
-                x.temperatures.iter().map(|t| fmt(Some(*t), 1)).collect();
-            let swaps: Vec<String> = x
-                .report
-                .pairs
-                .iter()
-                .map(|p| fmt(p.acceptance, 2))
-                .collect();
-            println!(
-                "            replica exchange: {} ladders × {} rungs (T = {}{}), swap acceptance {}, {} round trips",
-                x.report.ladders,
-                x.temperatures.len(),
-                temperatures.join(", "),
-                if x.report.tuned { ", tuned" } else { "" },
-                swaps.join(", "),
-                x.report.total_round_trips()
-            );
-        }
-        for r in &s.regions {
-            let p = r.probability.as_ref();
-            println!(
-                "            P({}) = {} ± {}, F − F({}) = {} ± {}",
-                r.name,
-                fmt(p.and_then(|p| p.mean), 4),
-                fmt(p.and_then(|p| p.std_error), 4),
-                s.regions[0].name,
-                fmt(r.delta_f, 3),
-                fmt(r.delta_f_std_error, 3)
-            );
-        }
-    }
-    if let Some(r) = reweighted {
-        println!(
-            "  reweight  {} draws, ESS {:.1} %, log Z = {} ± {}{}",
-            r.draws,
-            100.0 * r.ess_fraction,
-            fmt(r.log_z.value, 4),
-            fmt(r.log_z.std_error, 4),
-            r.exact_log_z
-                .map(|z| format!(" (exact {z:.4})"))
-                .unwrap_or_default()
-        );
-        if let Some(b) = &r.balance {
-            println!(
-                "            kept by region from {} generator draws (the flow's own ESS: {:.1} % in a pilot of {}):",
-                b.generator_draws,
-                100.0 * b.pilot_ess_fraction,
-                b.pilot_draws
-            );
-            for s in &b.strata {
-                println!(
-                    "              {}: acceptance {:.4}, flow share {:.4} → {} draws",
-                    s.name, s.plan.acceptance, s.plan.flow_share, s.draws
-                );
+            {
+                print_summary(&prep, &report);
+                Ok(())
             }
         }
-        for d in &r.state_differences {
-            println!(
-                "            F({}) − F({}) = {} ± {}",
-                d.to,
-                d.from,
-                fmt(d.delta_f.value, 4),
-                fmt(d.delta_f.std_error, 4)
-            );
-        }
-        for g in &r.regions {
-            println!(
-                "            P({}) = {} ± {}, F − F({}) = {} ± {} ({} draws, {:.0} effective)",
-                g.name,
-                fmt(g.probability.value, 4),
-                fmt(g.probability.std_error, 4),
-                r.regions[0].name,
-                fmt(g.delta_f.value, 3),
-                fmt(g.delta_f.std_error, 3),
-                g.draws,
-                g.effective_draws
-            );
-        }
     }
-    println!("written to {}:", prep.run_dir.display());
-    let mut entries: Vec<String> = std::fs::read_dir(&prep.run_dir)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| !n.starts_with('.'))
-                .collect()
-        })
-        .unwrap_or_default();
-    entries.sort();
-    for e in entries {
-        println!("  {}", prep.run_dir.join(e).display());
-    }
-    if sampled.is_some() || reweighted.is_some() {
-        match warnings.len() {
-            0 => println!("verdict: no convergence warning"),
-            n => println!(
-                "verdict: {n} convergence warning{} (below, and `warnings` in the reports)",
-                if n == 1 { "" } else { "s" }
-            ),
-        }
-    }
-    warn();
-    Ok(())
 }
