@@ -9,6 +9,7 @@
 mod balance;
 mod commands;
 mod inspect;
+mod phases;
 mod plot;
 mod reweight;
 mod run_dir;
@@ -33,7 +34,7 @@ pub use commands::{
     train_command, RunReport, BUILTIN_EXAMPLE,
 };
 pub use inspect::inspect;
-pub use plot::{plot_run, PlotSummary, Scatter, Surface};
+pub use plot::{plot_run, Phase, PlotSummary, Scatter, Surface};
 pub use reweight::{reweight, BalanceReport, ReweightSummary, StateEstimate, StratumReport};
 pub use run_dir::{Stage, RUN_DIR_MARKER};
 pub use sample::{
@@ -480,7 +481,12 @@ pub fn plots(prep: &Prepared) -> Result<PlotSummary> {
             Some(log_w),
         ));
     }
-    plot_run(&prep.run_dir, &scatters, &surfaces)
+    plot_run(
+        &prep.run_dir,
+        &scatters,
+        &surfaces,
+        &phases::training_phases(prep),
+    )
 }
 
 /// Writes `value` as pretty JSON to `path`, atomically.

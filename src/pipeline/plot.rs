@@ -1,12 +1,12 @@
-//! Plots of a run directory (PNG and SVG, plotters): the training loss, energy histograms of
-//! the generator against the MCMC samples, the free-energy profile with the exact curve where
-//! known, and a 2-D scatter of the samples.
+//! Plots of a run directory (PNG and SVG, plotters): the training curves (the terms that
+//! should fall, with the phases of the training marked), energy histograms of the generator
+//! against the MCMC samples, the free-energy profile with the exact curve where known, 2-D
+//! scatters, and free-energy surfaces with a colour bar in kT.
 //!
 //! Plots are read back from the CSV files the other stages wrote, so they can be redrawn
-//! without rerunning anything. Text needs a TrueType font: `BOLTZGEN_FONT` names one, else
-//! common system locations are tried (DejaVu, Liberation, Noto, FreeFont). Without a font the
-//! plots are skipped with a note, never an error: they are a view of results that the CSV and
-//! JSON files already hold.
+//! without rerunning anything. Text is drawn in DejaVu Sans, embedded in the binary
+//! (`assets/fonts/`, with its licence), so no plot loses its text for want of a system font;
+//! `BOLTZGEN_FONT` names another TrueType file.
 
 use std::path::{Path, PathBuf};
 
@@ -29,38 +29,51 @@ pub struct PlotSummary {
 const FAMILY: &str = "sans-serif";
 const SIZE: (u32, u32) = (900, 560);
 
-/// Registers a TrueType font with plotters once; false if none was found.
+/// DejaVu Sans 2.37 (`assets/fonts/README.md` says where it comes from and its licence).
+const EMBEDDED_FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// Registers the font with plotters once: `BOLTZGEN_FONT` when it names a usable TrueType
+/// file, else the embedded one. False only if neither registers.
 fn font_available() -> bool {
     static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *REGISTERED.get_or_init(|| {
-        let candidates = std::env::var_os("BOLTZGEN_FONT")
-            .map(PathBuf::from)
-            .into_iter()
-            .chain(
-                [
-                    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-                    "/usr/share/fonts/TTF/DejaVuSans.ttf",
-                    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
-                    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-                    "/usr/share/fonts/liberation/LiberationSans-Regular.ttf",
-                    "/usr/share/fonts/truetype/noto/NotoSans-Regular.ttf",
-                    "/usr/share/fonts/truetype/freefont/FreeSans.ttf",
-                    "/Library/Fonts/Arial.ttf",
-                    "/System/Library/Fonts/Supplemental/Arial.ttf",
-                ]
-                .map(PathBuf::from),
-            );
-        for path in candidates {
-            if let Ok(bytes) = std::fs::read(&path) {
-                // plotters keeps fonts for the life of the process.
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).is_ok() {
-                    return true;
+        if let Some(path) = std::env::var_os("BOLTZGEN_FONT") {
+            match std::fs::read(&path) {
+                Ok(bytes) => {
+                    // plotters keeps fonts for the life of the process.
+                    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                    if plotters::style::register_font(FAMILY, FontStyle::Normal, bytes).is_ok() {
+                        return true;
+                    }
+                    tracing::warn!(
+                        "BOLTZGEN_FONT={}: not a usable TrueType font; plots use DejaVu Sans",
+                        PathBuf::from(&path).display()
+                    );
                 }
+                Err(e) => tracing::warn!(
+                    "BOLTZGEN_FONT={}: {e}; plots use DejaVu Sans",
+                    PathBuf::from(&path).display()
+                ),
             }
         }
-        false
+        plotters::style::register_font(FAMILY, FontStyle::Normal, EMBEDDED_FONT).is_ok()
     })
+}
+
+/// A step where training changed what it optimises, marked on the training plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    /// The first step of the phase.
+    pub step: usize,
+    /// What starts there ("energy term joins", "β/β₀ = 0.25").
+    pub label: String,
+}
+
+impl Phase {
+    /// A phase starting at `step`.
+    pub fn new(step: usize, label: String) -> Self {
+        Self { step, label }
+    }
 }
 
 /// Columns of a CSV file by header name (missing or empty cells are NaN).
@@ -145,7 +158,8 @@ struct Line {
     color: RGBColor,
 }
 
-/// A chart of lines, optional points with error bars, and optional scatter.
+/// A chart of lines, optional points with error bars, optional scatter, and optional phase
+/// marks (vertical lines at the steps where training changed, labelled).
 struct Chart<'a> {
     title: &'a str,
     x_label: &'a str,
@@ -154,11 +168,29 @@ struct Chart<'a> {
     error_bars: Vec<(f64, f64, f64)>,
     scatter: Vec<(f64, f64)>,
     y_range: Option<(f64, f64)>,
+    markers: &'a [Phase],
 }
 
-impl Plot for Chart<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn {
-        root.fill(&WHITE).map_err(err)?;
+/// At most this many phase marks carry a label (the others are drawn unlabelled): SMC can
+/// have dozens of rungs.
+const LABELLED_MARKS: usize = 8;
+
+impl Chart<'_> {
+    fn new<'a>(title: &'a str, x_label: &'a str, y_label: &'a str, lines: Vec<Line>) -> Chart<'a> {
+        Chart {
+            title,
+            x_label,
+            y_label,
+            lines,
+            error_bars: Vec::new(),
+            scatter: Vec::new(),
+            y_range: None,
+            markers: &[],
+        }
+    }
+
+    /// Draws the chart into `area` (filled and presented by the caller).
+    fn draw_into<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Drawn {
         let xs = self
             .lines
             .iter()
@@ -177,20 +209,56 @@ impl Plot for Chart<'_> {
             )
             .ok_or("nothing to plot")?,
         };
-        let mut chart = ChartBuilder::on(&root)
-            .caption(self.title, (FAMILY, 22))
+        let mut chart = ChartBuilder::on(area)
+            .caption(self.title, (FAMILY, 20))
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(70)
             .build_cartesian_2d(x0..x1, y0..y1)
             .map_err(err)?;
+        let steps_axis = self.x_label == "step";
         chart
             .configure_mesh()
             .x_desc(self.x_label)
             .y_desc(self.y_label)
+            .x_label_formatter(&|v: &f64| {
+                if steps_axis {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v}")
+                }
+            })
             .label_style((FAMILY, 14))
             .draw()
             .map_err(err)?;
+        let every = self.markers.len().div_ceil(LABELLED_MARKS).max(1);
+        for (k, m) in self.markers.iter().enumerate() {
+            let x = m.step as f64;
+            if !(x0..=x1).contains(&x) {
+                continue;
+            }
+            let grey = RGBColor(110, 110, 110);
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x, y0), (x, y1)],
+                    6,
+                    4,
+                    grey.stroke_width(1),
+                ))
+                .map_err(err)?;
+            if k % every == 0 {
+                // Staggered in two rows so that neighbouring labels do not overlap.
+                let row = (k / every) % 2;
+                let y = y1 - (y1 - y0) * (0.03 + 0.06 * row as f64);
+                chart
+                    .draw_series([Text::new(
+                        m.label.clone(),
+                        (x, y),
+                        (FAMILY, 12).into_font().color(&grey),
+                    )])
+                    .map_err(err)?;
+            }
+        }
         if !self.scatter.is_empty() {
             let style = BLUE.mix(0.25).filled();
             chart
@@ -218,21 +286,60 @@ impl Plot for Chart<'_> {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
         }
         if self.lines.len() + usize::from(!self.error_bars.is_empty()) > 0 {
+            // Training curves fall from the upper left: their legend goes where they are not,
+            // and leaves the top to the phase labels.
+            let position = if steps_axis {
+                SeriesLabelPosition::LowerLeft
+            } else {
+                SeriesLabelPosition::UpperRight
+            };
             chart
                 .configure_series_labels()
+                .position(position)
                 .label_font((FAMILY, 14))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .draw()
                 .map_err(err)?;
         }
+        Ok(())
+    }
+}
+
+impl Plot for Chart<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn {
+        root.fill(&WHITE).map_err(err)?;
+        self.draw_into(&root)?;
         root.present().map_err(err)
+    }
+}
+
+/// Charts stacked vertically in one figure (the training terms, one panel each).
+struct Panels<'a>(Vec<Chart<'a>>);
+
+impl Plot for Panels<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn {
+        root.fill(&WHITE).map_err(err)?;
+        let areas = root.split_evenly((self.0.len().max(1), 1));
+        for (chart, area) in self.0.iter().zip(&areas) {
+            chart.draw_into(area)?;
+        }
+        root.present().map_err(err)
+    }
+
+    fn size(&self) -> (u32, u32) {
+        (SIZE.0, SIZE.1 * 3 / 5 * self.0.len().max(1) as u32)
     }
 }
 
 /// A plot that can be drawn on any plotters backend.
 trait Plot {
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn;
+
+    /// The figure's size in pixels.
+    fn size(&self) -> (u32, u32) {
+        SIZE
+    }
 
     /// Writes `<stem>.png` and `<stem>.svg`.
     fn write(&self, dir: &Path, stem: &str, summary: &mut PlotSummary) -> Result<()> {
@@ -242,9 +349,10 @@ trait Plot {
             path: path.to_owned(),
             source: std::io::Error::other(format!("cannot draw the plot: {e}")),
         };
-        self.draw(BitMapBackend::new(&png, SIZE).into_drawing_area())
+        let size = self.size();
+        self.draw(BitMapBackend::new(&png, size).into_drawing_area())
             .map_err(|e| plot_error(&png, e))?;
-        self.draw(SVGBackend::new(&svg, SIZE).into_drawing_area())
+        self.draw(SVGBackend::new(&svg, size).into_drawing_area())
             .map_err(|e| plot_error(&svg, e))?;
         summary.written.push(png);
         summary.written.push(svg);
@@ -253,11 +361,16 @@ trait Plot {
 }
 
 /// Draws every plot whose data is in `dir`; `scatter` holds (x₀, x₁) pairs of samples for
-/// 2-D systems.
+/// 2-D systems, `phases` the steps to mark on the training plot.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file if a plot cannot be written.
-pub fn plot_run(dir: &Path, scatters: &[Scatter], surfaces: &[Surface]) -> Result<PlotSummary> {
+pub fn plot_run(
+    dir: &Path,
+    scatters: &[Scatter],
+    surfaces: &[Surface],
+    phases: &[Phase],
+) -> Result<PlotSummary> {
     let mut summary = PlotSummary::default();
     if !font_available() {
         summary.skipped = Some(
@@ -266,63 +379,8 @@ pub fn plot_run(dir: &Path, scatters: &[Scatter], surfaces: &[Surface]) -> Resul
         );
         return Ok(summary);
     }
-    if let Some(c) = read_columns(
-        &dir.join("train_loss.csv"),
-        &["step", "loss", "validation_nll"],
-    ) {
-        let points = |k: usize| -> Vec<(f64, f64)> {
-            c[0].iter()
-                .zip(&c[k])
-                .filter(|(_, v)| v.is_finite())
-                .map(|(s, v)| (*s, *v))
-                .collect()
-        };
-        // Per-step losses are noisy (one batch each): draw them faintly, and their running
-        // mean over 1/50 of the run on top.
-        let raw = points(1);
-        let window = (raw.len() / 50).max(1);
-        let smooth: Vec<(f64, f64)> = raw
-            .windows(window)
-            .map(|w| {
-                let mean = w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64;
-                (w[w.len() - 1].0, mean)
-            })
-            .collect();
-        let mut lines = vec![
-            Line {
-                label: "loss per step".into(),
-                points: raw,
-                color: RGBColor(175, 200, 245),
-            },
-            Line {
-                label: format!("running mean ({window} steps)"),
-                points: smooth,
-                color: BLUE,
-            },
-        ];
-        let validation = points(2);
-        if !validation.is_empty() {
-            lines.push(Line {
-                label: "validation NLL".into(),
-                points: validation,
-                color: RED,
-            });
-        }
-        // Early losses can be orders of magnitude above the rest: show the central range.
-        let all: Vec<f64> = lines
-            .iter()
-            .flat_map(|l| l.points.iter().map(|p| p.1))
-            .collect();
-        Chart {
-            title: "Training",
-            x_label: "step",
-            y_label: "loss",
-            lines,
-            error_bars: Vec::new(),
-            scatter: Vec::new(),
-            y_range: central_range(&all),
-        }
-        .write(dir, "train_loss", &mut summary)?;
+    if let Some(panels) = training_panels(dir, phases) {
+        Panels(panels).write(dir, "train_loss", &mut summary)?;
     }
     let mcmc = read_columns(&dir.join("samples.csv"), &["energy"]).map(|mut c| c.remove(0));
     let generator = read_columns(&dir.join("weights.csv"), &["energy"]).map(|mut c| c.remove(0));
@@ -357,6 +415,7 @@ pub fn plot_run(dir: &Path, scatters: &[Scatter], surfaces: &[Surface]) -> Resul
                 error_bars: Vec::new(),
                 scatter: Vec::new(),
                 y_range: None,
+                markers: &[],
             }
             .write(dir, "energy_histogram", &mut summary)?;
         }
@@ -390,6 +449,7 @@ pub fn plot_run(dir: &Path, scatters: &[Scatter], surfaces: &[Surface]) -> Resul
             error_bars,
             scatter: Vec::new(),
             y_range: None,
+            markers: &[],
         }
         .write(dir, "free_energy_profile", &mut summary)?;
     }
@@ -402,6 +462,7 @@ pub fn plot_run(dir: &Path, scatters: &[Scatter], surfaces: &[Surface]) -> Resul
             error_bars: Vec::new(),
             scatter: s.points.clone(),
             y_range: None,
+            markers: &[],
         }
         .write(dir, &s.name, &mut summary)?;
     }
@@ -409,6 +470,100 @@ pub fn plot_run(dir: &Path, scatters: &[Scatter], surfaces: &[Surface]) -> Resul
         s.write(dir, &s.name, &mut summary)?;
     }
     Ok(summary)
+}
+
+/// A noisy per-step series drawn faintly, with its running mean over 1/50 of the run on top.
+fn per_step(label: &str, raw: Vec<(f64, f64)>, faint: RGBColor, color: RGBColor) -> Vec<Line> {
+    let window = (raw.len() / 50).max(1);
+    let smooth: Vec<(f64, f64)> = raw
+        .windows(window)
+        .map(|w| {
+            let mean = w.iter().map(|p| p.1).sum::<f64>() / w.len() as f64;
+            (w[w.len() - 1].0, mean)
+        })
+        .collect();
+    vec![
+        Line {
+            label: format!("{label} per step"),
+            points: raw,
+            color: faint,
+        },
+        Line {
+            label: format!("running mean ({window} steps)"),
+            points: smooth,
+            color,
+        },
+    ]
+}
+
+/// The training plot from `train_loss.csv`: one panel per term that should fall (the
+/// maximum-likelihood NLL of the frames, with the validation NLL; the reverse-KL free energy),
+/// rather than their weighted sum, which jumps up by design where a term joins. The phases are
+/// marked on every panel. None when the run has no training curve.
+fn training_panels<'a>(dir: &Path, phases: &'a [Phase]) -> Option<Vec<Chart<'a>>> {
+    let c = read_columns(
+        &dir.join("train_loss.csv"),
+        &[
+            "step",
+            "loss",
+            "validation_nll",
+            "forward_nll",
+            "free_energy",
+        ],
+    )?;
+    let series = |k: usize| -> Vec<(f64, f64)> {
+        c[0].iter()
+            .zip(&c[k])
+            .filter(|(_, v)| v.is_finite())
+            .map(|(s, v)| (*s, *v))
+            .collect()
+    };
+    let (loss, validation, forward, free_energy) = (series(1), series(2), series(3), series(4));
+    let mut panels = Vec::new();
+    let mut panel = |title: &'static str, y_label: &'static str, lines: Vec<Line>| {
+        // Early values can be orders of magnitude above the rest: show the central range.
+        let all: Vec<f64> = lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.1))
+            .collect();
+        let mut chart = Chart::new(title, "step", y_label, lines);
+        chart.y_range = central_range(&all);
+        chart.markers = phases;
+        panels.push(chart);
+    };
+    let light_blue = RGBColor(175, 200, 245);
+    let has_terms = !forward.is_empty() || !validation.is_empty() || !free_energy.is_empty();
+    if !forward.is_empty() || !validation.is_empty() {
+        let mut lines = per_step("−log q", forward, light_blue, BLUE);
+        if !validation.is_empty() {
+            lines.push(Line {
+                label: "held-out frames".into(),
+                points: validation,
+                color: RED,
+            });
+        }
+        panel(
+            "Maximum likelihood: −⟨log q⟩ of the frames fitted (data, or each rung's population)",
+            "−log q (nats)",
+            lines,
+        );
+    }
+    if !free_energy.is_empty() {
+        panel(
+            "Energy: free energy ⟨βU + log q⟩ of the flow's draws (falls towards −log Z)",
+            "F (nats)",
+            per_step(
+                "F",
+                free_energy,
+                RGBColor(245, 190, 160),
+                RGBColor(200, 70, 0),
+            ),
+        );
+    }
+    if !has_terms && !loss.is_empty() {
+        panel("Training", "loss", per_step("loss", loss, light_blue, BLUE));
+    }
+    (!panels.is_empty()).then_some(panels)
 }
 
 /// A free-energy surface `F(x, y) = −kT ln p(x, y)` over a plane of two collective variables
@@ -482,11 +637,15 @@ impl Surface {
     }
 }
 
+/// Width in pixels of a surface's colour-bar column.
+const COLOUR_BAR_WIDTH: u32 = 120;
+
 impl Plot for Surface {
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Drawn {
         root.fill(&WHITE).map_err(err)?;
+        let (map, bar) = root.split_horizontally(SIZE.0 - COLOUR_BAR_WIDTH);
         let (f, [xr, yr]) = self.free_energies();
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(&map)
             .caption(&self.title, (FAMILY, 20))
             .margin(12)
             .x_label_area_size(40)
@@ -518,14 +677,56 @@ impl Plot for Surface {
                     }),
             )
             .map_err(err)?;
-        root.draw(&Text::new(
-            format!("F / kT, lowest bin 0: dark 0 … light ≥ {SURFACE_CAP}; white: no weight"),
+        map.draw(&Text::new(
+            "lowest bin: F = 0; white: no weight",
             (70, SIZE.1 as i32 - 18),
             (FAMILY, 13),
         ))
         .map_err(err)?;
+        draw_colour_bar(&bar)?;
         root.present().map_err(err)
     }
+}
+
+/// The colour scale of the surfaces: F / kT from 0 (dark) to `SURFACE_CAP` (light; higher
+/// values are drawn in the top colour, so the top tick reads "≥ cap").
+fn draw_colour_bar<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>) -> Drawn {
+    let mut chart = ChartBuilder::on(area)
+        .margin_top(52)
+        .margin_bottom(52)
+        .margin_right(12)
+        .y_label_area_size(0)
+        .right_y_label_area_size(58)
+        .build_cartesian_2d(0.0..1.0, 0.0..SURFACE_CAP)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_labels(6)
+        .y_label_formatter(&|v: &f64| {
+            if *v >= SURFACE_CAP - 1e-9 {
+                format!("≥ {v:.0}")
+            } else {
+                format!("{v:.0}")
+            }
+        })
+        .label_style((FAMILY, 13))
+        .draw()
+        .map_err(err)?;
+    let steps = 100;
+    chart
+        .draw_series((0..steps).map(|k| {
+            let (lo, hi) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
+            Rectangle::new(
+                [(0.0, lo * SURFACE_CAP), (1.0, hi * SURFACE_CAP)],
+                heat_color(lo).filled(),
+            )
+        }))
+        .map_err(err)?;
+    area.draw(&Text::new("F / kT", (8, 22), (FAMILY, 15)))
+        .map_err(err)?;
+    Ok(())
 }
 
 /// A perceptual dark-to-light colour ramp (close to viridis) for `t` in [0, 1] (clamped).
@@ -577,15 +778,13 @@ mod tests {
 
     #[test]
     fn plots_are_written_from_csv_files() {
-        if !font_available() {
-            eprintln!("no font: plotting skipped by design");
-            return;
-        }
+        // The embedded font: plots never go without text.
+        assert!(font_available());
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::write(
             d.join("train_loss.csv"),
-            "step,loss,validation_nll\n0,3,\n1,2,2.5\n2,1.5,\n",
+            "step,loss,validation_nll,forward_nll,free_energy\n0,3,,3,\n1,2,2.5,2,\n2,1.5,,1,4\n3,1.4,,1,3\n",
         )
         .unwrap();
         std::fs::write(
@@ -605,11 +804,32 @@ mod tests {
             y_label: "x₁".into(),
             points: vec![(0.0, 1.0), (1.0, 0.5)],
         };
-        let s = plot_run(d, &[scatter], &[]).unwrap();
-        assert_eq!(s.written.len(), 8, "{s:?}");
+        let surface = Surface {
+            name: "fes".into(),
+            title: "Surface".into(),
+            x_label: "φ".into(),
+            y_label: "ψ".into(),
+            points: vec![(0.0, 0.0), (0.1, 0.2), (0.5, 0.5), (0.9, 0.1)],
+            log_weights: None,
+            range: Some([[0.0, 1.0], [0.0, 1.0]]),
+        };
+        let phases = [Phase::new(2, "energy term joins".into())];
+        let s = plot_run(d, &[scatter], &[surface], &phases).unwrap();
+        assert_eq!(s.written.len(), 10, "{s:?}");
         let png = std::fs::read(d.join("free_energy_profile.png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        // The training plot: a panel per term that should fall, the phase marked.
         let svg = std::fs::read_to_string(d.join("train_loss.svg")).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains("validation NLL"));
+        for words in [
+            "held-out frames",
+            "Maximum likelihood",
+            "free energy",
+            "energy term joins",
+        ] {
+            assert!(svg.starts_with("<svg") && svg.contains(words), "{words}");
+        }
+        // The surface: a colour bar in kT.
+        let svg = std::fs::read_to_string(d.join("fes.svg")).unwrap();
+        assert!(svg.contains("F / kT"), "no colour bar");
     }
 }
