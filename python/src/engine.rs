@@ -66,7 +66,7 @@ impl ProposalEngine {
             device: self::device(device)?,
             threads,
         };
-        let engine = py.detach(|| Engine::open(&model, config)).py_err()?;
+        let engine = crate::log::flushed(py, py.detach(|| Engine::open(&model, config)).py_err())?;
         let dim = engine.dim();
         Ok(Self {
             inner: Mutex::new(engine),

@@ -5,13 +5,15 @@
 //! Arrays are borrowed, not copied, on the way in (float64, C-contiguous; anything else is a
 //! `TypeError`/`ValueError` that says how to fix it) and handed to NumPy without a copy on the
 //! way out. Errors are Python exceptions carrying the library's messages; a panic inside
-//! boltzgen becomes pyo3's `PanicException`, never an abort. Long calls release the GIL.
+//! boltzgen becomes pyo3's `PanicException`, never an abort. Long calls release the GIL. The
+//! library's log goes to Python's `logging` (loggers `boltzgen`, `boltzgen.chemfiles`).
 
 mod arrays;
 mod config;
 mod diagnostics;
 mod engine;
 mod errors;
+mod log;
 mod model;
 mod potential;
 mod runs;
@@ -22,6 +24,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _boltzgen(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
+    log::install();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("BoltzgenError", py.get_type::<errors::BoltzgenError>())?;
     m.add("ConfigError", py.get_type::<errors::ConfigError>())?;

@@ -78,8 +78,8 @@ impl Model {
         let device = self::device(device)?;
         let model = py
             .detach(|| boltzgen::pipeline::Model::open(&path, device))
-            .py_err()?;
-        Ok(Self::new(model))
+            .py_err();
+        Ok(Self::new(crate::log::flushed(py, model)?))
     }
 
     /// Coordinates per configuration.

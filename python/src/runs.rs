@@ -94,34 +94,37 @@ pub fn train<'py>(
     resume: bool,
     quiet: bool,
 ) -> PyResult<(Model, Bound<'py, PyAny>)> {
-    let options = options(output, seed, device, force, resume)?;
-    let mut prep = prepared(config, &options)?;
-    if let Some(data) = data {
-        let dim = prep.system.potential.dim();
-        let frames = configurations(data, "data", dim)?;
-        if !frames.batched || frames.n == 0 {
-            return Err(PyValueError::new_err(format!(
-                "data must be a batch of frames (n, {dim}) with n ≥ 1"
-            )));
+    let outcome = (|| {
+        let options = options(output, seed, device, force, resume)?;
+        let mut prep = prepared(config, &options)?;
+        if let Some(data) = data {
+            let dim = prep.system.potential.dim();
+            let frames = configurations(data, "data", dim)?;
+            if !frames.batched || frames.n == 0 {
+                return Err(PyValueError::new_err(format!(
+                    "data must be a batch of frames (n, {dim}) with n ≥ 1"
+                )));
+            }
+            let values = frames.values();
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(PyValueError::new_err(format!(
+                    "data: frame {} has a non-finite coordinate ({} at index {})",
+                    i / dim,
+                    values[i],
+                    i % dim
+                )));
+            }
+            prep.data = Some(values.to_vec());
+            prep.data_files.clear();
+            prep.oversampled_rows.clear();
         }
-        let values = frames.values();
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(PyValueError::new_err(format!(
-                "data: frame {} has a non-finite coordinate ({} at index {})",
-                i / dim,
-                values[i],
-                i % dim
-            )));
-        }
-        prep.data = Some(values.to_vec());
-        prep.data_files.clear();
-        prep.oversampled_rows.clear();
-    }
-    let (model, report) = py
-        .detach(|| train_command(&prep, &options, &mut Log { quiet }))
-        .py_err()?;
-    let report = to_dict(py, &report)?;
-    Ok((Model::new(model), report))
+        let (model, report) = py
+            .detach(|| train_command(&prep, &options, &mut Log { quiet }))
+            .py_err()?;
+        let report = to_dict(py, &report)?;
+        Ok((Model::new(model), report))
+    })();
+    crate::log::flushed(py, outcome)
 }
 
 /// Samples with exact Metropolis–Hastings, as ``boltzgen sample`` does (learned moves use
@@ -146,12 +149,15 @@ pub fn sample<'py>(
     resume: bool,
     quiet: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let options = options(output, seed, device, force, resume)?;
-    let prep = prepared(config, &options)?;
-    let report = py
-        .detach(|| sample_command(&prep, &options, &mut Log { quiet }, &OneProcess))
-        .py_err()?;
-    to_dict(py, &report)
+    let outcome = (|| {
+        let options = options(output, seed, device, force, resume)?;
+        let prep = prepared(config, &options)?;
+        let report = py
+            .detach(|| sample_command(&prep, &options, &mut Log { quiet }, &OneProcess))
+            .py_err()?;
+        to_dict(py, &report)
+    })();
+    crate::log::flushed(py, outcome)
 }
 
 /// Importance-reweights direct draws of the trained model, as ``boltzgen reweight`` does, and
@@ -173,12 +179,15 @@ pub fn reweight<'py>(
     force: bool,
     quiet: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let options = options(output, seed, device, force, false)?;
-    let prep = prepared(config, &options)?;
-    let report = py
-        .detach(|| reweight_command(&prep, &options, &mut Log { quiet }))
-        .py_err()?;
-    to_dict(py, &report)
+    let outcome = (|| {
+        let options = options(output, seed, device, force, false)?;
+        let prep = prepared(config, &options)?;
+        let report = py
+            .detach(|| reweight_command(&prep, &options, &mut Log { quiet }))
+            .py_err()?;
+        to_dict(py, &report)
+    })();
+    crate::log::flushed(py, outcome)
 }
 
 /// Train, sample, reweight and plot, as ``boltzgen run`` does; ``config=None`` runs the
@@ -202,13 +211,16 @@ pub fn run<'py>(
     resume: bool,
     quiet: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let options = options(output, seed, device, force, resume)?;
-    let prep = match config {
-        Some(c) => prepared(c, &options)?,
-        None => prepare_run(None, &options).py_err()?,
-    };
-    let report = py
-        .detach(|| run_command(&prep, &options, &mut Log { quiet }, &OneProcess))
-        .py_err()?;
-    to_dict(py, &report)
+    let outcome = (|| {
+        let options = options(output, seed, device, force, resume)?;
+        let prep = match config {
+            Some(c) => prepared(c, &options)?,
+            None => prepare_run(None, &options).py_err()?,
+        };
+        let report = py
+            .detach(|| run_command(&prep, &options, &mut Log { quiet }, &OneProcess))
+            .py_err()?;
+        to_dict(py, &report)
+    })();
+    crate::log::flushed(py, outcome)
 }

@@ -53,7 +53,7 @@ pub fn read_frames<'py>(
             .map_err(|e| PyValueError::new_err(format!("frames {f:?}: {e}")))?,
         None => FrameRange::default(),
     };
-    let (values, n_particles) = py
+    let values = py
         .detach(|| -> boltzgen::Result<(Vec<f64>, usize)> {
             let n_particles = count_atoms(&path, selection.as_deref())?;
             let values = read(
@@ -68,6 +68,7 @@ pub fn read_frames<'py>(
             )?;
             Ok((values, n_particles))
         })
-        .py_err()?;
+        .py_err();
+    let (values, n_particles) = crate::log::flushed(py, values)?;
     to_numpy_rows(py, values, n_particles * spatial_dim, true)
 }

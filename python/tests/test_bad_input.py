@@ -154,3 +154,27 @@ def test_every_public_call_is_documented_with_an_example():
             continue
         doc = getattr(boltzgen, name).__doc__ or ""
         assert "Example" in doc, name
+
+
+def test_library_warnings_reach_python_logging(root, tmp_path, caplog):
+    pdb = (root / "examples/data/ala2/ala2.pdb").read_text().splitlines()
+    pdb.insert(3, "ZZZZZZ an unknown record")
+    odd = tmp_path / "odd.pdb"
+    odd.write_text("\n".join(pdb) + "\n")
+    with caplog.at_level("WARNING", logger="boltzgen"):
+        x = boltzgen.read_frames(odd)
+    assert x.shape == (1, 66)
+    assert any(
+        r.name == "boltzgen.chemfiles" and "ignoring unknown record" in r.getMessage()
+        for r in caplog.records
+    ), caplog.records
+
+
+def test_read_only_arrays_are_read_in_place():
+    u = boltzgen.Potential("double_well")
+    x = np.zeros((3, 2))
+    x.flags.writeable = False
+    assert u.energy(x).shape == (3,)
+    e = u.energy(np.zeros((4, 2)))
+    # The result is the Rust vector itself, handed to NumPy (not a copy of it).
+    assert e.flags.c_contiguous and e.base is not None
