@@ -19,4 +19,4 @@ fi
 
 # The same features as the Rust build, so that cargo reuses its compiled boltzgen crate.
 (cd python && VIRTUAL_ENV="$BOLTZGEN_VENV" maturin develop --release --features "$BOLTZGEN_CARGO_FEATURES")
-"$BOLTZGEN_VENV/bin/python" -m pytest python/tests -q -p no:cacheprovider "$@"
+"$BOLTZGEN_VENV/bin/python" -m pytest python/tests -q -p no:cacheprovider --durations=8 "$@"
