@@ -248,7 +248,7 @@ fn main() -> boltzgen::Result<()> {
                     u,
                     &train,
                     &SmcConfig::default(),
-                    &mut |_| {},
+                    &mut |_: &boltzgen::train::Rung| {},
                 )?;
                 note = format!(
                     "{} rungs, {} energy evaluations",

@@ -95,6 +95,13 @@ pub enum Error {
         message: String,
     },
 
+    /// The caller asked the run to stop (Ctrl-C in Python); what was checkpointed is kept.
+    #[error("interrupted during {stage}: the run directory keeps its last checkpoint (resume continues from it)")]
+    Interrupted {
+        /// What was running: `training`, `sampling`, `reweighting`.
+        stage: String,
+    },
+
     /// An argument is outside its allowed range.
     #[error("invalid argument `{name}`: {message}")]
     InvalidArgument {

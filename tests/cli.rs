@@ -973,3 +973,73 @@ fn chemfiles_warnings_reach_the_log_once() {
     let o = boltzgen(&["inspect", "odd.pdb", "-q"], dir.path());
     assert!(text(&o).1.contains(warning));
 }
+
+/// A run long enough to be interrupted once its first samples are on disk.
+const LONG_LOCAL_RUN: &str = r#"
+seed = 5
+[system]
+potential = "double_well"
+beta = 1.0
+
+[sample]
+chains = 4
+burn_in = 100
+steps = 100000
+thin = 10
+checkpoint_every = 1
+start = [-1.7, 0.0]
+[[sample.moves]]
+kind = "random_walk"
+weight = 1.0
+step = 0.5
+"#;
+
+#[test]
+fn ctrl_c_stops_sampling_at_a_checkpoint_and_resume_finishes_it_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "long.toml", LONG_LOCAL_RUN);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_boltzgen"))
+        .args(["sample", "long.toml", "-o", "stopped", "--threads", "2"])
+        .current_dir(d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The signal comes once samples are on disk (not after a fixed time).
+    let csv = d.join("stopped/samples.csv");
+    while std::fs::read(&csv).map_or(true, |b| b.iter().filter(|&&c| c == b'\n').count() < 2) {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before it wrote samples");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(130), "{out}{err}");
+    assert!(
+        err.contains("interrupted during sampling") && err.contains("Ctrl-C again quits"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let partial = std::fs::read(&csv).unwrap();
+    let o = boltzgen(
+        &["sample", "long.toml", "-o", "stopped", "--resume", "-q"],
+        d,
+    );
+    assert!(o.status.success(), "{}", text(&o).1);
+    let o = boltzgen(&["sample", "long.toml", "-o", "whole", "-q"], d);
+    assert!(o.status.success(), "{}", text(&o).1);
+    let whole = std::fs::read(d.join("whole/samples.csv")).unwrap();
+    assert!(partial.len() < whole.len(), "the run was not interrupted");
+    assert_eq!(std::fs::read(&csv).unwrap(), whole);
+    assert_eq!(
+        std::fs::read(d.join("stopped/samples.xyz")).unwrap(),
+        std::fs::read(d.join("whole/samples.xyz")).unwrap()
+    );
+}

@@ -185,7 +185,7 @@ fn smc_annealing_recovers_both_modes_with_their_weights() {
         &TwoGaussians,
         &train,
         &SmcConfig::default(),
-        &mut |_| {},
+        &mut |_: &boltzgen::train::Rung| {},
     )
     .unwrap();
     let (p, p_se, dz, dz_se) = judge(&flow);

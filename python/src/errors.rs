@@ -6,7 +6,9 @@
 //! and everything else is a [`BoltzgenError`] subclass named after what went wrong.
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::exceptions::{
+    PyException, PyFileNotFoundError, PyKeyboardInterrupt, PyOSError, PyValueError,
+};
 use pyo3::PyErr;
 
 create_exception!(
@@ -51,6 +53,7 @@ pub fn to_py(error: boltzgen::Error) -> PyErr {
         }
         E::Io { .. } => PyOSError::new_err(message),
         E::Config { .. } => ConfigError::new_err(message),
+        E::Interrupted { .. } => PyKeyboardInterrupt::new_err(message),
         E::Model { .. } => ModelError::new_err(message),
         E::Trajectory { .. } => TrajectoryError::new_err(message),
         E::Torch { .. } => TorchError::new_err(message),

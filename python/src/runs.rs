@@ -3,6 +3,7 @@
 //! dict.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use boltzgen::mcmc::OneProcess;
 use boltzgen::pipeline::{
@@ -17,12 +18,33 @@ use crate::config::run_config;
 use crate::errors::IntoPy;
 use crate::model::{device, Model};
 
-/// Progress on stderr, one line per phase and note (nothing when quiet).
+/// Progress on stderr, one line per phase and note (nothing when quiet); and Ctrl-C: Python's
+/// signal handlers run (at most every 50 ms, with the GIL taken back for a moment), and a
+/// `KeyboardInterrupt` stops the run at its next step or block.
 struct Log {
     quiet: bool,
+    interrupted: bool,
+    checked: Instant,
+}
+
+impl Log {
+    fn new(quiet: bool) -> Self {
+        Self {
+            quiet,
+            interrupted: false,
+            checked: Instant::now(),
+        }
+    }
 }
 
 impl Progress for Log {
+    fn interrupted(&mut self) -> bool {
+        if !self.interrupted && self.checked.elapsed() >= Duration::from_millis(50) {
+            self.checked = Instant::now();
+            self.interrupted = Python::attach(|py| py.check_signals().is_err());
+        }
+        self.interrupted
+    }
     fn start(&mut self, phase: &str, total: u64) {
         if !self.quiet {
             eprintln!("boltzgen: {phase} ({total})");
@@ -119,7 +141,7 @@ pub fn train<'py>(
             prep.oversampled_rows.clear();
         }
         let (model, report) = py
-            .detach(|| train_command(&prep, &options, &mut Log { quiet }))
+            .detach(|| train_command(&prep, &options, &mut Log::new(quiet)))
             .py_err()?;
         let report = to_dict(py, &report)?;
         Ok((Model::new(model), report))
@@ -153,7 +175,7 @@ pub fn sample<'py>(
         let options = options(output, seed, device, force, resume)?;
         let prep = prepared(config, &options)?;
         let report = py
-            .detach(|| sample_command(&prep, &options, &mut Log { quiet }, &OneProcess))
+            .detach(|| sample_command(&prep, &options, &mut Log::new(quiet), &OneProcess))
             .py_err()?;
         to_dict(py, &report)
     })();
@@ -183,7 +205,7 @@ pub fn reweight<'py>(
         let options = options(output, seed, device, force, false)?;
         let prep = prepared(config, &options)?;
         let report = py
-            .detach(|| reweight_command(&prep, &options, &mut Log { quiet }))
+            .detach(|| reweight_command(&prep, &options, &mut Log::new(quiet)))
             .py_err()?;
         to_dict(py, &report)
     })();
@@ -218,7 +240,7 @@ pub fn run<'py>(
             None => prepare_run(None, &options).py_err()?,
         };
         let report = py
-            .detach(|| run_command(&prep, &options, &mut Log { quiet }, &OneProcess))
+            .detach(|| run_command(&prep, &options, &mut Log::new(quiet), &OneProcess))
             .py_err()?;
         to_dict(py, &report)
     })();

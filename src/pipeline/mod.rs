@@ -68,6 +68,11 @@ pub trait Progress {
     fn finish(&mut self) {}
     /// A line for the user's log.
     fn note(&mut self, _line: &str) {}
+    /// True when the user asked the run to stop (Ctrl-C in Python): training, sampling and
+    /// reweighting then end with [`Error::Interrupted`], sampling after a checkpoint.
+    fn interrupted(&mut self) -> bool {
+        false
+    }
 }
 
 /// Progress that goes nowhere.

@@ -200,6 +200,11 @@ pub fn reweight(
                 x.extend(s.x);
                 log_q.extend(s.log_q);
                 progress.update(log_q.len() as u64, "");
+                if progress.interrupted() {
+                    return Err(Error::Interrupted {
+                        stage: "reweighting".into(),
+                    });
+                }
             }
             progress.finish();
             (x, log_q, None, None)

@@ -448,7 +448,9 @@ impl SamplerObserver for SampleStream<'_> {
         self.blocks += 1;
         self.progress
             .update(end.steps_done() as u64, &format!("{} frames", self.frame));
-        if !self.cadence.due(self.blocks, end.is_finished()) {
+        // Asked to stop: checkpoint now, so that a resume continues from this block.
+        let stop = self.progress.interrupted();
+        if !stop && !self.cadence.due(self.blocks, end.is_finished()) {
             return Ok(());
         }
         let trajectory_bytes = self.writer.flush()?;
@@ -481,7 +483,13 @@ impl SamplerObserver for SampleStream<'_> {
                     bytes: table_bytes,
                 },
             ],
-        )
+        )?;
+        if stop {
+            return Err(Error::Interrupted {
+                stage: "sampling".into(),
+            });
+        }
+        Ok(())
     }
 }
 

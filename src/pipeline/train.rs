@@ -15,8 +15,8 @@ use crate::generator::store::{save_flow, save_vae, ModelMetadata, SystemTag};
 use crate::generator::{Flow, FlowConfig, Vae, VaeConfig};
 use crate::mcmc::{relax_frames, RelaxReport};
 use crate::train::{
-    train_flow_smc, train_flow_with_checkpoints, train_vae, CheckpointPolicy, SmcReport,
-    StepReport, TrainConfig, TrainMethod, TrainObserver, TrainReport, VaeObjective,
+    train_flow_smc, train_flow_with_checkpoints, train_vae, CheckpointPolicy, Rung, SmcObserver,
+    SmcReport, StepReport, TrainConfig, TrainMethod, TrainObserver, TrainReport, VaeObjective,
 };
 
 /// What a training run produced.
@@ -74,6 +74,32 @@ impl TrainObserver for Observer<'_> {
     }
     fn on_finish(&mut self, _: &TrainReport) {
         self.progress.finish();
+    }
+    fn should_stop(&mut self) -> bool {
+        self.progress.interrupted()
+    }
+}
+
+/// SMC's rungs as notes, and its stop question relayed to the progress.
+struct RungNotes<'a> {
+    progress: &'a mut dyn Progress,
+}
+
+impl SmcObserver for RungNotes<'_> {
+    fn on_rung(&mut self, r: &Rung) {
+        self.progress.note(&format!(
+            "  β = {:<10.4e} ESS {:>5.1} %  local acceptance {:.3}{}  ⟨U⟩ = {:.4}",
+            r.beta,
+            100.0 * r.ess_fraction,
+            r.local_acceptance,
+            r.flow_acceptance
+                .map(|a| format!("  flow acceptance {a:.3}"))
+                .unwrap_or_default(),
+            r.mean_energy
+        ))
+    }
+    fn should_stop(&mut self) -> bool {
+        self.progress.interrupted()
     }
 }
 
@@ -411,17 +437,8 @@ pub fn train(
                 prep.system.potential.as_ref(),
                 &config,
                 &config.smc,
-                &mut |r| {
-                    progress.note(&format!(
-                        "  β = {:<10.4e} ESS {:>5.1} %  local acceptance {:.3}{}  ⟨U⟩ = {:.4}",
-                        r.beta,
-                        100.0 * r.ess_fraction,
-                        r.local_acceptance,
-                        r.flow_acceptance
-                            .map(|a| format!("  flow acceptance {a:.3}"))
-                            .unwrap_or_default(),
-                        r.mean_energy
-                    ))
+                &mut RungNotes {
+                    progress: &mut *progress,
                 },
             )?;
             progress.note(&format!(

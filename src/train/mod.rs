@@ -25,7 +25,7 @@ use crate::generator::{Flow, Generator};
 use crate::rng::{stream, ChainRng};
 
 use adam::Adam;
-pub use smc::{train_flow_smc, Rung, SmcConfig, SmcReport};
+pub use smc::{train_flow_smc, Rung, SmcConfig, SmcObserver, SmcReport};
 pub use vae::{latent_diagnostics, train_vae, LatentDiagnostics, VaeObjective};
 
 /// Learning-rate schedule (after the linear warm-up).
@@ -418,6 +418,11 @@ pub trait TrainObserver {
     fn on_evaluation(&mut self, _step: usize, _validation_nll: f64) {}
     /// After the last step.
     fn on_finish(&mut self, _report: &TrainReport) {}
+    /// Asked after every step: true stops training with [`Error::Interrupted`] (the training
+    /// checkpoint already written is kept).
+    fn should_stop(&mut self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.
@@ -624,6 +629,11 @@ pub fn train_flow_with_checkpoints(
             learning_rate: lr,
             skipped: outcome.skipped,
         });
+        if observer.should_stop() {
+            return Err(Error::Interrupted {
+                stage: "training".into(),
+            });
+        }
 
         let evaluate = (step + 1) % config.eval_every == 0 || step + 1 == config.steps;
         let mut stop = false;

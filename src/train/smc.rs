@@ -131,6 +131,32 @@ impl SmcConfig {
     }
 }
 
+/// Hears SMC annealing: each rung as it is done, and whether to stop (asked after every refit
+/// step). A closure `FnMut(&Rung)` is an observer that never stops.
+pub trait SmcObserver {
+    /// After each rung's refit.
+    fn on_rung(&mut self, rung: &Rung);
+    /// True stops the annealing with [`Error::Interrupted`].
+    fn should_stop(&mut self) -> bool {
+        false
+    }
+}
+
+impl<F: FnMut(&Rung)> SmcObserver for F {
+    fn on_rung(&mut self, rung: &Rung) {
+        self(rung)
+    }
+}
+
+/// The refits' observer: it only relays the stop question.
+struct RelayStop<'a>(&'a mut dyn SmcObserver);
+
+impl super::TrainObserver for RelayStop<'_> {
+    fn should_stop(&mut self) -> bool {
+        self.0.should_stop()
+    }
+}
+
 /// One rung of the ladder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rung {
@@ -307,7 +333,7 @@ pub fn train_flow_smc(
     potential: &dyn Potential,
     train: &TrainConfig,
     smc: &SmcConfig,
-    on_rung: &mut dyn FnMut(&Rung),
+    observer: &mut dyn SmcObserver,
 ) -> Result<(TrainReport, SmcReport)> {
     smc.validate()?;
     let dim = flow.dim();
@@ -361,7 +387,12 @@ pub fn train_flow_smc(
         losses: Vec::new(),
         step_terms: Vec::new(),
     };
-    let mut refit = |flow: &mut Flow, x: &[f64], steps: usize, round: u64| -> Result<()> {
+    let mut refit = |flow: &mut Flow,
+                     x: &[f64],
+                     steps: usize,
+                     round: u64,
+                     observer: &mut dyn SmcObserver|
+     -> Result<()> {
         let config = TrainConfig {
             steps,
             forward_weight: 1.0,
@@ -380,7 +411,7 @@ pub fn train_flow_smc(
             seed: train.seed.wrapping_add(round),
             ..train.clone()
         };
-        let r = train_flow(flow, Some(x), None, &config, &mut super::NoObserver)?;
+        let r = train_flow(flow, Some(x), None, &config, &mut RelayStop(observer))?;
         report.steps += r.steps;
         report.skipped_steps += r.skipped_steps;
         report.final_loss = r.final_loss.or(report.final_loss);
@@ -429,7 +460,7 @@ pub fn train_flow_smc(
         } else {
             smc.refit_steps
         };
-        refit(flow, &population.x, steps, rungs.len() as u64)?;
+        refit(flow, &population.x, steps, rungs.len() as u64, observer)?;
         fitted = true;
         let rung = Rung {
             beta,
@@ -438,7 +469,7 @@ pub fn train_flow_smc(
             flow_acceptance,
             mean_energy: population.u.iter().sum::<f64>() / n as f64,
         };
-        on_rung(&rung);
+        observer.on_rung(&rung);
         rungs.push(rung);
         if at_target {
             break;

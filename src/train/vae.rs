@@ -154,6 +154,11 @@ pub fn train_vae(
             learning_rate: lr,
             skipped: outcome.skipped,
         });
+        if observer.should_stop() {
+            return Err(Error::Interrupted {
+                stage: "training".into(),
+            });
+        }
 
         let evaluate = (step + 1) % config.eval_every == 0 || step + 1 == config.steps;
         if evaluate && split.validation_rows() > 0 {

@@ -4,7 +4,8 @@
 //! the level `-q` / `-v` chose. A log line is printed above a live progress bar, not through it.
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use boltzgen::pipeline::Progress;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,6 +19,28 @@ static BAR: OnceLock<Mutex<Option<ProgressBar>>> = OnceLock::new();
 
 fn bar_slot() -> &'static Mutex<Option<ProgressBar>> {
     BAR.get_or_init(|| Mutex::new(None))
+}
+
+/// Set by the first Ctrl-C (SIGINT), when [`catch_interrupts`] was called.
+static INTERRUPTED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// Ctrl-C asks the run to stop at its next step or block (the sampler checkpoints first, so
+/// that `--resume` continues it); a second Ctrl-C quits at once with exit code 130. Not under
+/// `mpirun`, where every rank gets the signal and a rank stopping alone would leave the others
+/// waiting for it.
+pub fn catch_interrupts() {
+    let flag = Arc::new(AtomicBool::new(false));
+    // The order matters: the conditional shutdown sees the flag before the second handler
+    // sets it, so only a second signal exits.
+    let registered = signal_hook::flag::register_conditional_shutdown(
+        signal_hook::consts::SIGINT,
+        130,
+        Arc::clone(&flag),
+    )
+    .and_then(|_| signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&flag)));
+    if registered.is_ok() {
+        let _ = INTERRUPTED.set(flag);
+    }
 }
 
 /// The level of `-q` (warnings only), the default (notes), `-v` (debug) and `-vv` (trace).
@@ -112,6 +135,7 @@ impl Drop for EventLine {
 /// Progress of the phases: a bar on a terminal, a line per tenth otherwise, none with -q.
 pub struct Display {
     terminal: bool,
+    told_to_stop: bool,
     quiet: bool,
     phase: String,
     total: u64,
@@ -123,6 +147,7 @@ impl Display {
     pub fn new(quiet: bool) -> Self {
         Self {
             terminal: std::io::stderr().is_terminal(),
+            told_to_stop: false,
             quiet,
             phase: String::new(),
             total: 0,
@@ -184,5 +209,16 @@ impl Progress for Display {
 
     fn note(&mut self, line: &str) {
         tracing::info!("{line}");
+    }
+
+    fn interrupted(&mut self) -> bool {
+        let asked = INTERRUPTED.get().is_some_and(|f| f.load(Ordering::Relaxed));
+        if asked && !self.told_to_stop {
+            self.told_to_stop = true;
+            tracing::warn!(
+                "interrupted: stopping at the next step or checkpoint (Ctrl-C again quits at once)"
+            );
+        }
+        asked
     }
 }

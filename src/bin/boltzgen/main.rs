@@ -124,6 +124,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match execute(&cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ boltzgen::Error::Interrupted { .. }) => {
+            eprintln!("boltzgen: {e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             let mut message = format!("boltzgen: error: {e}");
             let mut source = std::error::Error::source(&e);
@@ -279,6 +283,9 @@ fn execute(cli: &Cli) -> boltzgen::Result<()> {
         tch::set_num_threads(i32::try_from(n).unwrap_or(i32::MAX));
     }
     display::init_logging(display::level(cli.quiet, cli.verbose));
+    if launched_ranks().is_none() {
+        display::catch_interrupts();
+    }
     let options = options(cli);
     let mut display = Display::new(cli.quiet);
     if let Some(n) = launched_ranks() {
