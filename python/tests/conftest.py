@@ -25,13 +25,15 @@ DOUBLE_WELL = {
 
 
 def built(name):
-    path = RELEASE / name
-    if not path.exists():
-        pytest.fail(
-            f"{path} is missing: build the Rust side first "
-            "(scripts/test.sh does, with cargo test --release --features boltzgen/capi,...)"
-        )
-    return path
+    """An artefact of the Rust build: `cargo test` leaves the cdylib in `deps/` (only
+    `cargo build` copies it up), the binary in the profile directory."""
+    for path in (RELEASE / name, RELEASE / "deps" / name):
+        if path.exists():
+            return path
+    pytest.fail(
+        f"{RELEASE / name} is missing: build the Rust side first "
+        "(scripts/test.sh does, with cargo test --release --features boltzgen/capi,...)"
+    )
 
 
 @pytest.fixture(scope="session")
